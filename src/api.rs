@@ -1,0 +1,150 @@
+//! The HTTP surface: routes, middleware order and the handlers behind them.
+//!
+//! Each API resource is wrapped, outermost first, in: default `Allow`/`Vary` headers, content
+//! negotiation (406), the admin gate (401/403/429), then the routes, whose fallback is 405. That
+//! nesting is the contract's order of checks.
+
+pub mod body;
+pub mod guard;
+pub mod health;
+pub mod links;
+pub mod negotiation;
+pub mod query;
+pub mod request_log;
+pub mod stations;
+
+use actix_web::dev::HttpServiceFactory;
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{HttpRequest, HttpResponse, Resource, ResponseError, guard as route_guard, web};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::links::Origin;
+use crate::auth::Authenticator;
+use crate::config::HttpSettings;
+use crate::db::Database;
+use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+
+/// What every handler can reach: one per process, shared by the workers.
+#[derive(Debug)]
+pub struct AppState {
+    /// The database pool.
+    pub database: Database,
+    /// Credential checks, with their cache and throttle.
+    pub authenticator: Authenticator,
+    /// Limits and proxy trust.
+    pub http: HttpSettings,
+}
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+
+/// Registers every route of the service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(get_or_head().to(health::healthz)))
+        .service(web::resource("/readyz").route(get_or_head().to(health::readyz)))
+        .service(api_resource(
+            web::resource("/")
+                .name("api-root")
+                .route(get_or_head().to(api_root))
+                .route(web::method(Method::OPTIONS).to(root_options)),
+            "GET, HEAD, OPTIONS",
+        ))
+        .service(api_resource(
+            web::resource("/station/")
+                .name("station-list")
+                .route(get_or_head().to(stations::list_stations))
+                .route(web::post().to(stations::create_station))
+                .route(web::method(Method::OPTIONS).to(stations::list_options)),
+            "GET, POST, HEAD, OPTIONS",
+        ))
+        .service(api_resource(
+            web::resource("/station/{id}/")
+                .name("station-detail")
+                .route(get_or_head().to(stations::retrieve_station))
+                .route(web::put().to(stations::update_station))
+                .route(web::patch().to(stations::partial_update_station))
+                .route(web::delete().to(stations::destroy_station))
+                .route(web::method(Method::OPTIONS).to(stations::detail_options)),
+            "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+        ))
+        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, ApiDoc::openapi()));
+}
+
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(route_guard::Any(route_guard::Get()).or(route_guard::Head()))
+}
+
+/// Wraps an API resource in the contract's checks, outermost first: headers, 406, auth, 405.
+fn api_resource(resource: Resource, allow: &'static str) -> impl HttpServiceFactory {
+    resource
+        .default_service(web::to(method_not_allowed))
+        .wrap(from_fn(guard::require_admin))
+        .wrap(from_fn(negotiation::negotiate))
+        .wrap(
+            DefaultHeaders::new()
+                .add((header::ALLOW, allow))
+                .add((header::VARY, "Accept")),
+        )
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+}
+
+/// The links a client starts from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiRoot {
+    /// The station collection.
+    #[schema(format = "uri", example = "http://127.0.0.1:8000/station/")]
+    pub station: String,
+}
+
+/// The API root: a link to each collection (DRF's `DefaultRouter` root view).
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "api_root",
+    tag = "station",
+    responses((status = 200, description = "Links to the collections.", body = ApiRoot))
+)]
+pub async fn api_root(origin: Origin) -> HttpResponse {
+    HttpResponse::Ok().json(ApiRoot {
+        station: origin.stations_url(),
+    })
+}
+
+async fn root_options() -> HttpResponse {
+    HttpResponse::Ok().json(stations::metadata(
+        "Api Root",
+        "The default basic root view for DefaultRouter",
+        None,
+    ))
+}
+
+/// Fallback for unknown paths: a missing trailing slash is redirected (301 for GET/HEAD, 308
+/// otherwise so the method and body survive); anything else is a JSON 404.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    if !path.ends_with('/') {
+        let slashed = format!("{path}/");
+        if req.resource_map().has_resource(&slashed) {
+            let location = match req.query_string() {
+                "" => slashed,
+                query => format!("{slashed}?{query}"),
+            };
+            let status = if matches!(*req.method(), Method::GET | Method::HEAD) {
+                StatusCode::MOVED_PERMANENTLY
+            } else {
+                StatusCode::PERMANENT_REDIRECT
+            };
+            return HttpResponse::build(status)
+                .insert_header((header::LOCATION, location))
+                .finish();
+        }
+    }
+    ApiError::NotFound.error_response()
+}

@@ -1,0 +1,490 @@
+//! `/station/` and `/station/{id}/`: DRF's `ModelViewSet` actions, with the wire types they speak.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::api::AppState;
+use crate::api::body::read_body;
+use crate::api::links::{Origin, STATIONS_PATH};
+use crate::api::query::QueryPairs;
+use crate::db::models::StationRow;
+use crate::db::station_repository::{self, PageSelector};
+use crate::domain::station::{
+    LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS, NewStation,
+    StationPatch, TEMPERATURE_MAX, TEMPERATURE_MIN, TIMESTAMP_MAX, TIMESTAMP_MIN,
+};
+use crate::error::{ApiError, ErrorDetail, ValidationErrors};
+
+/// One weather-station reading, as the API returns it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"url": "http://127.0.0.1:8000/station/1/", "id": 1, "name": "CityName",
+    "timestamp": 1393926310, "temperature": 28.0, "lat": 30.733315, "lon": 76.779418}))]
+pub struct Station {
+    /// The absolute URL of this reading.
+    #[schema(format = "uri", example = "http://127.0.0.1:8000/station/1/")]
+    pub url: String,
+    /// The reading's id; ids are never reused.
+    #[schema(example = 1, minimum = 1)]
+    pub id: i64,
+    /// The station's name.
+    #[schema(example = "CityName", min_length = 1, max_length = 64)]
+    pub name: String,
+    /// When the reading was taken, in Unix seconds (UTC).
+    #[schema(example = 1_393_926_310_i64, minimum = 0, maximum = 253_402_300_799_i64)]
+    pub timestamp: i64,
+    /// Temperature in degrees Celsius.
+    #[schema(example = 28.0, minimum = -273.15, maximum = 1000.0)]
+    pub temperature: f64,
+    /// Latitude in degrees north.
+    #[schema(example = 30.733315, minimum = -90.0, maximum = 90.0)]
+    pub lat: f64,
+    /// Longitude in degrees east.
+    #[schema(example = 76.779418, minimum = -180.0, maximum = 180.0)]
+    pub lon: f64,
+}
+
+impl Station {
+    /// The wire form of a stored row, hyperlinked from `origin`.
+    pub fn from_row(row: StationRow, origin: &Origin) -> Self {
+        Self {
+            url: origin.station_url(row.id),
+            id: row.id,
+            name: row.name,
+            timestamp: row.timestamp,
+            temperature: row.temperature,
+            lat: row.lat,
+            lon: row.lon,
+        }
+    }
+}
+
+/// A new reading, or every field of a replaced one. Numbers may also be sent as strings holding
+/// a number (`"28"`), as DRF clients do; strings are trimmed; `url`, `id` and unknown keys are
+/// ignored.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"name": "CityName", "timestamp": 1393926310, "temperature": 28,
+    "lat": 30.733315, "lon": 76.779418}))]
+pub struct StationInput {
+    /// The station's name: not blank, at most 64 characters.
+    #[schema(example = "CityName", min_length = 1, max_length = 64)]
+    pub name: String,
+    /// When the reading was taken, in Unix seconds (UTC).
+    #[schema(example = 1_393_926_310_i64, minimum = 0, maximum = 253_402_300_799_i64)]
+    pub timestamp: i64,
+    /// Temperature in degrees Celsius.
+    #[schema(example = 28.0, minimum = -273.15, maximum = 1000.0)]
+    pub temperature: f64,
+    /// Latitude in degrees north.
+    #[schema(example = 30.733315, minimum = -90.0, maximum = 90.0)]
+    pub lat: f64,
+    /// Longitude in degrees east.
+    #[schema(example = 76.779418, minimum = -180.0, maximum = 180.0)]
+    pub lon: f64,
+}
+
+/// Any subset of a reading's fields; the others keep their values. `{}` changes nothing.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"temperature": 29.5}))]
+pub struct StationPatchInput {
+    /// The station's name: not blank, at most 64 characters.
+    #[schema(example = "CityName", min_length = 1, max_length = 64)]
+    pub name: Option<String>,
+    /// When the reading was taken, in Unix seconds (UTC).
+    #[schema(example = 1_393_926_310_i64, minimum = 0, maximum = 253_402_300_799_i64)]
+    pub timestamp: Option<i64>,
+    /// Temperature in degrees Celsius.
+    #[schema(example = 29.5, minimum = -273.15, maximum = 1000.0)]
+    pub temperature: Option<f64>,
+    /// Latitude in degrees north.
+    #[schema(example = 30.733315, minimum = -90.0, maximum = 90.0)]
+    pub lat: Option<f64>,
+    /// Longitude in degrees east.
+    #[schema(example = 76.779418, minimum = -180.0, maximum = 180.0)]
+    pub lon: Option<f64>,
+}
+
+/// One page of readings, DRF's `PageNumberPagination` envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaginatedStationList {
+    /// How many readings there are in all.
+    #[schema(example = 123, minimum = 0)]
+    pub count: i64,
+    /// The next page's URL, or null on the last page.
+    #[schema(required = true, format = "uri", example = "http://127.0.0.1:8000/station/?page=3")]
+    pub next: Option<String>,
+    /// The previous page's URL, or null on the first page.
+    #[schema(required = true, format = "uri", example = "http://127.0.0.1:8000/station/")]
+    pub previous: Option<String>,
+    /// This page's readings, by id.
+    pub results: Vec<Station>,
+}
+
+fn page_selector(raw: Option<&str>) -> Result<PageSelector, ApiError> {
+    match raw {
+        None | Some("") => Ok(PageSelector::Number(1)),
+        Some("last") => Ok(PageSelector::Last),
+        Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) => digits
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(PageSelector::Number)
+            .ok_or(ApiError::InvalidPage),
+        Some(_) => Err(ApiError::InvalidPage),
+    }
+}
+
+/// DRF looks ids up with `int()`; anything that is not an integer is a plain 404.
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().map_err(|_| ApiError::NotFound)
+}
+
+/// When the body is bad, a missing reading still wins: lookup comes before body checks.
+async fn unless_missing(state: &AppState, id: i64, error: ApiError) -> ApiError {
+    match state
+        .database
+        .read(move |conn| station_repository::exists(conn, id))
+        .await
+    {
+        Ok(true) => error,
+        Ok(false) => ApiError::StationNotFound,
+        Err(db) => db.into(),
+    }
+}
+
+/// List readings, 10 a page, in id order.
+#[utoipa::path(
+    get,
+    path = "/station/",
+    operation_id = "list_stations",
+    tag = "station",
+    params(
+        ("page" = Option<String>, Query,
+            description = "1-based page number, or `last`. Pages past the end are 404.",
+            example = "2", pattern = "^([1-9][0-9]*|last)?$"),
+    ),
+    responses(
+        (status = 200, description = "One page of readings.", body = PaginatedStationList),
+        (status = 404, description = "The page does not exist (`Invalid page.`).", body = ErrorDetail),
+    )
+)]
+pub async fn list_stations(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    origin: Origin,
+) -> Result<HttpResponse, ApiError> {
+    let query = QueryPairs::parse(req.query_string());
+    let selector = page_selector(query.last("page"))?;
+    let page_size = state.http.page_size;
+    let page = state
+        .database
+        .read(move |conn| station_repository::page(conn, selector, page_size))
+        .await?
+        .ok_or(ApiError::InvalidPage)?;
+    let link = |number: i64| {
+        let number = number.to_string();
+        let page = (number != "1").then_some(number.as_str());
+        origin.url(STATIONS_PATH, &query.with("page", page))
+    };
+    let body = PaginatedStationList {
+        count: page.total,
+        next: (page.number < page.page_count).then(|| link(page.number + 1)),
+        previous: (page.number > 1).then(|| link(page.number - 1)),
+        results: page
+            .rows
+            .into_iter()
+            .map(|row| Station::from_row(row, &origin))
+            .collect(),
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Record a new reading.
+#[utoipa::path(
+    post,
+    path = "/station/",
+    operation_id = "create_station",
+    tag = "station",
+    request_body(
+        description = "The reading; JSON, or form fields as `curl -d` sends them.",
+        content(
+            (StationInput = "application/json"),
+            (StationInput = "application/x-www-form-urlencoded"),
+        )
+    ),
+    responses(
+        (status = 201, description = "Created.", body = Station,
+            headers(("Location" = String, description = "The new reading's URL."))),
+        (status = 400, description = "Malformed body or invalid fields.",
+            body = inline(BadRequestBody)),
+        (status = 413, description = "The body is over the size limit.", body = ErrorDetail),
+        (status = 415, description = "The body is neither JSON nor form data.", body = ErrorDetail),
+    )
+)]
+pub async fn create_station(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    origin: Origin,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, state.http.max_body_bytes).await?;
+    let new_station = NewStation::parse(&body).map_err(ApiError::Invalid)?;
+    let row = state
+        .database
+        .write(move |conn| station_repository::insert(conn, &new_station))
+        .await?;
+    let station = Station::from_row(row, &origin);
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, station.url.clone()))
+        .json(station))
+}
+
+/// A 400 body: a parse error (`detail`) or field errors.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "exists only to describe the body in the OpenAPI document")]
+pub enum BadRequestBody {
+    /// The body could not be parsed.
+    Detail(ErrorDetail),
+    /// Some fields break the rules.
+    Fields(ValidationErrors),
+}
+
+/// Read one reading.
+#[utoipa::path(
+    get,
+    path = "/station/{id}/",
+    operation_id = "retrieve_station",
+    tag = "station",
+    params(("id" = i64, Path, description = "The reading's id.", example = 1)),
+    responses(
+        (status = 200, description = "The reading.", body = Station),
+        (status = 404, description = "No such reading.", body = ErrorDetail),
+    )
+)]
+pub async fn retrieve_station(
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+    origin: Origin,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let row = state
+        .database
+        .read(move |conn| station_repository::find(conn, id))
+        .await?
+        .ok_or(ApiError::StationNotFound)?;
+    Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
+}
+
+/// Replace every field of a reading.
+#[utoipa::path(
+    put,
+    path = "/station/{id}/",
+    operation_id = "update_station",
+    tag = "station",
+    params(("id" = i64, Path, description = "The reading's id.", example = 1)),
+    request_body(
+        description = "All five fields.",
+        content(
+            (StationInput = "application/json"),
+            (StationInput = "application/x-www-form-urlencoded"),
+        )
+    ),
+    responses(
+        (status = 200, description = "The replaced reading.", body = Station),
+        (status = 400, description = "Malformed body or invalid fields.",
+            body = inline(BadRequestBody)),
+        (status = 404, description = "No such reading (PUT never creates).", body = ErrorDetail),
+        (status = 413, description = "The body is over the size limit.", body = ErrorDetail),
+        (status = 415, description = "The body is neither JSON nor form data.", body = ErrorDetail),
+    )
+)]
+pub async fn update_station(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    origin: Origin,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let parsed = read_body(&req, payload, state.http.max_body_bytes)
+        .await
+        .and_then(|body| NewStation::parse(&body).map_err(ApiError::Invalid));
+    let new_station = match parsed {
+        Ok(new_station) => new_station,
+        Err(error) => return Err(unless_missing(&state, id, error).await),
+    };
+    let row = state
+        .database
+        .write(move |conn| station_repository::replace(conn, id, &new_station))
+        .await?
+        .ok_or(ApiError::StationNotFound)?;
+    Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
+}
+
+/// Change some fields of a reading.
+#[utoipa::path(
+    patch,
+    path = "/station/{id}/",
+    operation_id = "partial_update_station",
+    tag = "station",
+    params(("id" = i64, Path, description = "The reading's id.", example = 1)),
+    request_body(
+        description = "Any subset of the fields.",
+        content(
+            (StationPatchInput = "application/json"),
+            (StationPatchInput = "application/x-www-form-urlencoded"),
+        )
+    ),
+    responses(
+        (status = 200, description = "The changed reading.", body = Station),
+        (status = 400, description = "Malformed body or invalid fields.",
+            body = inline(BadRequestBody)),
+        (status = 404, description = "No such reading.", body = ErrorDetail),
+        (status = 413, description = "The body is over the size limit.", body = ErrorDetail),
+        (status = 415, description = "The body is neither JSON nor form data.", body = ErrorDetail),
+    )
+)]
+pub async fn partial_update_station(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    origin: Origin,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let parsed = read_body(&req, payload, state.http.max_body_bytes)
+        .await
+        .and_then(|body| StationPatch::parse(&body).map_err(ApiError::Invalid));
+    let changes = match parsed {
+        Ok(changes) => changes,
+        Err(error) => return Err(unless_missing(&state, id, error).await),
+    };
+    let row = state
+        .database
+        .write(move |conn| station_repository::patch(conn, id, &changes))
+        .await?
+        .ok_or(ApiError::StationNotFound)?;
+    Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
+}
+
+/// Delete a reading.
+#[utoipa::path(
+    delete,
+    path = "/station/{id}/",
+    operation_id = "destroy_station",
+    tag = "station",
+    params(("id" = i64, Path, description = "The reading's id.", example = 2)),
+    responses(
+        (status = 204, description = "Deleted; no body."),
+        (status = 404, description = "No such reading.", body = ErrorDetail),
+    )
+)]
+pub async fn destroy_station(
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let deleted = state
+        .database
+        .write(move |conn| station_repository::delete(conn, id))
+        .await?;
+    if deleted {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::StationNotFound)
+    }
+}
+
+/// DRF's `SimpleMetadata` description of the writable fields.
+fn field_metadata() -> Value {
+    json!({
+        "url": {"type": "string", "required": false, "read_only": true, "label": "Url"},
+        "id": {"type": "integer", "required": false, "read_only": true, "label": "ID"},
+        "name": {"type": "string", "required": true, "read_only": false, "label": "Name",
+                 "max_length": NAME_MAX_CHARS},
+        "timestamp": {"type": "integer", "required": true, "read_only": false,
+                      "label": "Timestamp", "min_value": TIMESTAMP_MIN, "max_value": TIMESTAMP_MAX},
+        "temperature": {"type": "float", "required": true, "read_only": false,
+                        "label": "Temperature", "min_value": TEMPERATURE_MIN,
+                        "max_value": TEMPERATURE_MAX},
+        "lat": {"type": "float", "required": true, "read_only": false, "label": "Lat",
+                "min_value": LATITUDE_MIN, "max_value": LATITUDE_MAX},
+        "lon": {"type": "float", "required": true, "read_only": false, "label": "Lon",
+                "min_value": LONGITUDE_MIN, "max_value": LONGITUDE_MAX},
+    })
+}
+
+/// DRF's OPTIONS body; `action` is the write method described, if any.
+pub fn metadata(name: &str, description: &str, action: Option<&str>) -> Value {
+    let mut body = json!({
+        "name": name,
+        "description": description,
+        "renders": ["application/json"],
+        "parses": ["application/json", "application/x-www-form-urlencoded"],
+    });
+    if let (Some(action), Value::Object(map)) = (action, &mut body) {
+        map.insert("actions".to_owned(), json!({ action: field_metadata() }));
+    }
+    body
+}
+
+/// OPTIONS on the collection.
+pub async fn list_options() -> HttpResponse {
+    HttpResponse::Ok().json(metadata(
+        "Station List",
+        "Weather-station readings: list them, 10 a page, or record a new one.",
+        Some("POST"),
+    ))
+}
+
+/// OPTIONS on one reading; like DRF, `actions` only when the reading exists.
+pub async fn detail_options(
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let exists = match parse_id(&id) {
+        Ok(id) => {
+            state
+                .database
+                .read(move |conn| station_repository::exists(conn, id))
+                .await?
+        }
+        Err(_) => false,
+    };
+    Ok(HttpResponse::Ok().json(metadata(
+        "Station Instance",
+        "One weather-station reading: read, replace, change or delete it.",
+        exists.then_some("PUT"),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_numbers_are_positive_integers_or_last() {
+        assert_eq!(page_selector(None).unwrap(), PageSelector::Number(1));
+        assert_eq!(page_selector(Some("")).unwrap(), PageSelector::Number(1));
+        assert_eq!(page_selector(Some("7")).unwrap(), PageSelector::Number(7));
+        assert_eq!(page_selector(Some("last")).unwrap(), PageSelector::Last);
+        for bad in ["0", "-1", "1.0", "abc", "+1", " 1", "99999999999999999999"] {
+            assert!(
+                matches!(page_selector(Some(bad)), Err(ApiError::InvalidPage)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_field_metadata_lists_the_five_fields_with_their_limits() {
+        let body = metadata("Station List", "d", Some("POST"));
+        let fields = &body["actions"]["POST"];
+        assert_eq!(fields["name"]["max_length"], 64);
+        assert_eq!(fields["temperature"]["min_value"], -273.15);
+        assert_eq!(fields["url"]["read_only"], true);
+        assert!(metadata("Station Instance", "d", None).get("actions").is_none());
+    }
+}

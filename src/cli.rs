@@ -1,0 +1,322 @@
+//! The `station-api` command line: `serve` (the default), database and user management, and
+//! the OpenAPI document. Every flag can also be set from the environment.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::accounts::{self, Role};
+use crate::auth::AuthSettings;
+use crate::auth::password::{HashCost, PasswordHasher};
+use crate::auth::throttle::ThrottleSettings;
+use crate::config::{HttpSettings, Settings};
+use crate::db::{Database, DatabaseSettings};
+use crate::domain::user::{NewPassword, Username};
+use crate::startup::Application;
+
+/// An HTTP API for weather-station sensor readings.
+#[derive(Debug, Parser)]
+#[command(name = "station-api", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (what runs when no command is given).
+    Serve(ServeArgs),
+    /// Apply pending database migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Create a superuser (staff, may use the API). The password is read from standard input
+    /// when it is not a terminal, and prompted for twice otherwise.
+    Createsuperuser(UserArgs),
+    /// Create a user; with --staff the user may use the API.
+    Createuser(CreateUserArgs),
+    /// Set a user's password. Every running server stops accepting the old one at once.
+    Changepassword(UserArgs),
+    /// Delete a user.
+    Deleteuser(UserArgs),
+    /// List users.
+    Listusers(DatabaseArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Args)]
+struct DatabaseArgs {
+    /// The database: sqlite://PATH, sqlite:PATH or a plain file path.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://station.db")]
+    database_url: String,
+    /// The most database connections to open.
+    #[arg(long, env = "STATION_DB_POOL_SIZE", default_value_t = 8)]
+    db_pool_size: u32,
+    /// Seconds a request waits for a free connection before answering 503.
+    #[arg(long, env = "STATION_DB_CHECKOUT_TIMEOUT_SECS", default_value_t = 5)]
+    db_checkout_timeout_secs: u64,
+    /// Milliseconds SQLite waits for another process's write lock.
+    #[arg(long, env = "STATION_DB_BUSY_TIMEOUT_MS", default_value_t = 5000)]
+    db_busy_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    fn settings(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database_url.clone(),
+            pool_size: self.db_pool_size,
+            checkout_timeout: Duration::from_secs(self.db_checkout_timeout_secs),
+            busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
+        }
+    }
+
+    fn open(&self) -> anyhow::Result<Database> {
+        let database = Database::connect(&self.settings())
+            .with_context(|| format!("cannot open the database at {}", self.database_url))?;
+        database.run_migrations()?;
+        Ok(database)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+struct HashArgs {
+    /// Argon2id memory per password hash, in KiB.
+    #[arg(long, env = "STATION_ARGON2_MEMORY_KIB", default_value_t = HashCost::default().memory_kib)]
+    argon2_memory_kib: u32,
+    /// Argon2id passes.
+    #[arg(long, env = "STATION_ARGON2_ITERATIONS", default_value_t = HashCost::default().iterations)]
+    argon2_iterations: u32,
+    /// Argon2id lanes.
+    #[arg(long, env = "STATION_ARGON2_PARALLELISM", default_value_t = HashCost::default().parallelism)]
+    argon2_parallelism: u32,
+}
+
+impl HashArgs {
+    fn cost(&self) -> HashCost {
+        HashCost {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+
+    fn hasher(&self) -> anyhow::Result<PasswordHasher> {
+        PasswordHasher::new(self.cost()).context("invalid Argon2 settings")
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "STATION_BIND", default_value = "127.0.0.1:8000")]
+    bind: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    hashing: HashArgs,
+    /// Trust X-Forwarded-Proto/-Host/-For from a reverse proxy (only behind one).
+    #[arg(long, env = "STATION_TRUST_PROXY")]
+    trust_proxy: bool,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "STATION_MAX_BODY_BYTES", default_value_t = HttpSettings::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "STATION_WORKERS")]
+    workers: Option<usize>,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "STATION_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    shutdown_timeout_secs: u64,
+    /// Seconds a verified password is trusted before it is hashed again.
+    #[arg(long, env = "STATION_AUTH_CACHE_TTL_SECS", default_value_t = 300)]
+    auth_cache_ttl_secs: u64,
+    /// Failed logins allowed in a burst, per client address and per username.
+    #[arg(long, env = "STATION_AUTH_FAILURE_BURST", default_value_t = 10)]
+    auth_failure_burst: u32,
+    /// Seconds after which one more failed login is allowed.
+    #[arg(long, env = "STATION_AUTH_FAILURE_REFILL_SECS", default_value_t = 6)]
+    auth_failure_refill_secs: u64,
+    /// The most password hashes computed at once (default: one per CPU core).
+    #[arg(long, env = "STATION_MAX_CONCURRENT_HASHES")]
+    max_concurrent_hashes: Option<usize>,
+}
+
+impl ServeArgs {
+    fn settings(&self) -> Settings {
+        let mut settings = Settings::new(self.bind.clone(), self.database.database_url.clone());
+        settings.database = self.database.settings();
+        settings.http = HttpSettings {
+            trust_proxy: self.trust_proxy,
+            max_body_bytes: self.max_body_bytes,
+            ..HttpSettings::default()
+        };
+        let defaults = AuthSettings::default();
+        settings.auth = AuthSettings {
+            cache_ttl: Duration::from_secs(self.auth_cache_ttl_secs),
+            throttle: ThrottleSettings {
+                burst: self.auth_failure_burst,
+                refill_every: Duration::from_secs(self.auth_failure_refill_secs),
+            },
+            max_concurrent_hashes: self
+                .max_concurrent_hashes
+                .unwrap_or(defaults.max_concurrent_hashes),
+            decoy_cost: self.hashing.cost(),
+            ..defaults
+        };
+        settings.workers = self.workers;
+        settings.shutdown_timeout = Duration::from_secs(self.shutdown_timeout_secs);
+        settings
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+struct UserArgs {
+    /// The user's username.
+    #[arg(long)]
+    username: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    hashing: HashArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+struct CreateUserArgs {
+    #[command(flatten)]
+    user: UserArgs,
+    /// Let the user use the API (DRF's is_staff).
+    #[arg(long)]
+    staff: bool,
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(&cli.serve),
+        Some(Command::Serve(args)) => serve(&args),
+        Some(Command::Migrate(args)) => {
+            let database = Database::connect(&args.settings())?;
+            let applied = database.run_migrations()?;
+            println!("Applied {} migration(s).", applied.len());
+            Ok(())
+        }
+        Some(Command::Createsuperuser(args)) => create_user(&args, Role::Superuser),
+        Some(Command::Createuser(args)) => {
+            let role = if args.staff { Role::Staff } else { Role::Regular };
+            create_user(&args.user, role)
+        }
+        Some(Command::Changepassword(args)) => {
+            let username = parse_username(&args.username)?;
+            let database = args.database.open()?;
+            let hasher = args.hashing.hasher()?;
+            let password = read_new_password()?;
+            accounts::change_password(&database, &hasher, &username, &password)?;
+            println!("Password changed successfully for user '{username}'.");
+            Ok(())
+        }
+        Some(Command::Deleteuser(args)) => {
+            let username = parse_username(&args.username)?;
+            accounts::delete(&args.database.open()?, &username)?;
+            println!("User '{username}' deleted.");
+            Ok(())
+        }
+        Some(Command::Listusers(args)) => list_users(&args.open()?),
+        Some(Command::Openapi) => {
+            print!("{}", crate::openapi::document_json()?);
+            Ok(())
+        }
+    }
+}
+
+fn parse_username(raw: &str) -> anyhow::Result<Username> {
+    Username::parse(raw).map_err(anyhow::Error::msg)
+}
+
+fn create_user(args: &UserArgs, role: Role) -> anyhow::Result<()> {
+    let username = parse_username(&args.username)?;
+    let database = args.database.open()?;
+    let hasher = args.hashing.hasher()?;
+    let password = read_new_password()?;
+    accounts::create(&database, &hasher, &username, &password, role)?;
+    let kind = match role {
+        Role::Superuser => "Superuser",
+        Role::Staff => "Staff user",
+        Role::Regular => "User",
+    };
+    println!("{kind} '{username}' created successfully.");
+    Ok(())
+}
+
+fn list_users(database: &Database) -> anyhow::Result<()> {
+    let users = accounts::list(database)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<30} {:<6} {:<10} {:<7}", "USERNAME", "STAFF", "SUPERUSER", "ACTIVE")?;
+    let yes_no = |flag: bool| if flag { "yes" } else { "no" };
+    for user in users {
+        writeln!(
+            out,
+            "{:<30} {:<6} {:<10} {:<7}",
+            user.username,
+            yes_no(user.is_staff),
+            yes_no(user.is_superuser),
+            yes_no(user.is_active)
+        )?;
+    }
+    Ok(())
+}
+
+/// A new password: from standard input when it is not a terminal (one line), otherwise prompted
+/// for twice without echo. Never from the command line, where other users could read it.
+fn read_new_password() -> anyhow::Result<NewPassword> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        let password = line.trim_end_matches(['\n', '\r']).to_owned();
+        return NewPassword::parse(password).map_err(anyhow::Error::msg);
+    }
+    for _ in 0..3 {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Password (again): ")?;
+        if first != second {
+            eprintln!("Error: Your passwords didn't match.");
+            continue;
+        }
+        match NewPassword::parse(first) {
+            Ok(password) => return Ok(password),
+            Err(message) => eprintln!("Error: {message}"),
+        }
+    }
+    bail!("no valid password after three attempts")
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings();
+    let hasher = args.hashing.hasher()?;
+    actix_web::rt::System::new().block_on(async move {
+        let application = Application::build(settings).await?;
+        if let Some(password) = accounts::ensure_initial_admin(application.database(), &hasher)? {
+            println!(
+                "No users existed, so a superuser was created:\n  \
+                 username: {}\n  password: {password}\n\
+                 This password is shown only once. Change it with:\n  \
+                 station-api changepassword --username {}",
+                accounts::INITIAL_ADMIN,
+                accounts::INITIAL_ADMIN
+            );
+        }
+        tracing::info!(
+            address = %args.bind,
+            port = application.port(),
+            docs = "/swagger-ui/",
+            "station-api listening"
+        );
+        application.run_until_stopped().await?;
+        Ok(())
+    })
+}

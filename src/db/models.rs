@@ -1,0 +1,109 @@
+//! Row types: what the tables hold, shaped for Diesel. Wire types live in `api`.
+
+use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
+
+use crate::db::schema::{station, users};
+use crate::domain::station::{NewStation, StationPatch};
+
+/// One stored reading.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = station, check_for_backend(Sqlite))]
+pub struct StationRow {
+    /// Primary key, never reused.
+    pub id: i64,
+    /// Station name.
+    pub name: String,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// Degrees Celsius.
+    pub temperature: f64,
+    /// Degrees north.
+    pub lat: f64,
+    /// Degrees east.
+    pub lon: f64,
+}
+
+/// Every writable column: inserted by POST, written whole by PUT.
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = station)]
+pub struct StationValues<'a> {
+    name: &'a str,
+    timestamp: i64,
+    temperature: f64,
+    lat: f64,
+    lon: f64,
+}
+
+impl<'a> From<&'a NewStation> for StationValues<'a> {
+    fn from(station: &'a NewStation) -> Self {
+        Self {
+            name: station.name.as_ref(),
+            timestamp: station.timestamp.seconds(),
+            temperature: station.temperature.celsius(),
+            lat: station.lat.degrees(),
+            lon: station.lon.degrees(),
+        }
+    }
+}
+
+/// The columns a PATCH names; `None` leaves a column as it is.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = station)]
+pub struct StationChanges<'a> {
+    name: Option<&'a str>,
+    timestamp: Option<i64>,
+    temperature: Option<f64>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+impl<'a> From<&'a StationPatch> for StationChanges<'a> {
+    fn from(patch: &'a StationPatch) -> Self {
+        Self {
+            name: patch.name.as_ref().map(AsRef::as_ref),
+            timestamp: patch.timestamp.map(|t| t.seconds()),
+            temperature: patch.temperature.map(|t| t.celsius()),
+            lat: patch.lat.map(|l| l.degrees()),
+            lon: patch.lon.map(|l| l.degrees()),
+        }
+    }
+}
+
+/// One stored account.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(Sqlite))]
+pub struct UserRow {
+    /// Primary key.
+    pub id: i64,
+    /// Login name, unique.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// May use the API (`IsAdminUser`).
+    pub is_staff: bool,
+    /// Created by `createsuperuser`.
+    pub is_superuser: bool,
+    /// Inactive accounts cannot log in.
+    pub is_active: bool,
+    /// Unix seconds.
+    pub date_joined: i64,
+}
+
+/// A new account, password already hashed.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUserRow<'a> {
+    /// Login name.
+    pub username: &'a str,
+    /// Argon2id PHC string.
+    pub password_hash: &'a str,
+    /// May use the API.
+    pub is_staff: bool,
+    /// Created by `createsuperuser`.
+    pub is_superuser: bool,
+    /// May log in.
+    pub is_active: bool,
+    /// Unix seconds.
+    pub date_joined: i64,
+}

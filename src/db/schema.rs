@@ -1,0 +1,26 @@
+// @generated from the migrations by `STATION_BLESS=1 cargo test --test api schema`; do not edit.
+
+diesel::table! {
+    station (id) {
+        id -> BigInt,
+        name -> Text,
+        timestamp -> BigInt,
+        temperature -> Double,
+        lat -> Double,
+        lon -> Double,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        is_staff -> Bool,
+        is_superuser -> Bool,
+        is_active -> Bool,
+        date_joined -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(station, users);

@@ -1,0 +1,62 @@
+//! Queries on `users`.
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::models::{NewUserRow, UserRow};
+
+/// The account with this username, if any.
+pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Option<UserRow>> {
+    use crate::db::schema::users::dsl::{username, users};
+
+    users
+        .filter(username.eq(name))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Stores a new account; fails with a unique violation when the username is taken.
+pub fn insert(conn: &mut DbConnection, user: &NewUserRow<'_>) -> QueryResult<UserRow> {
+    use crate::db::schema::users::dsl::users;
+
+    diesel::insert_into(users)
+        .values(user)
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+}
+
+/// Replaces an account's password hash; false when there is no such account.
+pub fn set_password_hash(conn: &mut DbConnection, name: &str, hash: &str) -> QueryResult<bool> {
+    use crate::db::schema::users::dsl::{password_hash, username, users};
+
+    let updated = diesel::update(users.filter(username.eq(name)))
+        .set(password_hash.eq(hash))
+        .execute(conn)?;
+    Ok(updated > 0)
+}
+
+/// Deletes an account; false when there was none.
+pub fn delete(conn: &mut DbConnection, name: &str) -> QueryResult<bool> {
+    use crate::db::schema::users::dsl::{username, users};
+
+    let deleted = diesel::delete(users.filter(username.eq(name))).execute(conn)?;
+    Ok(deleted > 0)
+}
+
+/// Every account, by username.
+pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<UserRow>> {
+    use crate::db::schema::users::dsl::{username, users};
+
+    users
+        .order(username.asc())
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
+/// How many accounts exist.
+pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+    use crate::db::schema::users::dsl::users;
+
+    users.count().get_result(conn)
+}

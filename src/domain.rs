@@ -1,0 +1,4 @@
+//! Invariants: types that can only hold valid values. Nothing here knows about HTTP or SQL.
+
+pub mod station;
+pub mod user;

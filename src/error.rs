@@ -1,0 +1,233 @@
+//! The one place where failures become HTTP responses: a status, a JSON body in DRF's shape, and
+//! the headers that go with them. Causes of 5xx responses are logged here and never sent.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::auth::AuthError;
+use crate::db::DbError;
+use crate::domain::station::InvalidStation;
+
+/// The realm named in `WWW-Authenticate` challenges.
+pub const REALM: &str = "station-api";
+/// What a client is told to wait when the database is unavailable.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Every way a request can fail. Each variant's doc names its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 406: nothing in `Accept` is JSON.
+    #[error("Could not satisfy the request Accept header.")]
+    NotAcceptable,
+    /// 401: no credentials, malformed ones, or wrong ones; the text is DRF's message.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// 403: authenticated, but not staff.
+    #[error("You do not have permission to perform this action.")]
+    PermissionDenied,
+    /// 405: the route exists, the method does not.
+    #[error("Method \"{0}\" not allowed.")]
+    MethodNotAllowed(String),
+    /// 404: no such route, or an id that is not an integer.
+    #[error("Not found.")]
+    NotFound,
+    /// 404: an integer id with no reading behind it.
+    #[error("No Station matches the given query.")]
+    StationNotFound,
+    /// 404: a page number that is malformed or past the end.
+    #[error("Invalid page.")]
+    InvalidPage,
+    /// 415: a body in a format we do not parse; holds the media type as sent.
+    #[error("Unsupported media type \"{0}\" in request.")]
+    UnsupportedMediaType(String),
+    /// 413: a body over the configured limit.
+    #[error("Request body is too large.")]
+    PayloadTooLarge,
+    /// 400: a body that is not well-formed JSON (or form data); holds the whole message.
+    #[error("{0}")]
+    MalformedBody(String),
+    /// 400: well-formed, but some fields break the rules.
+    #[error("Invalid input.")]
+    Invalid(InvalidStation),
+    /// 429: too many failed logins; try again after this long.
+    #[error("Request was throttled. Expected available in {} seconds.", whole_seconds(*.0))]
+    Throttled(Duration),
+    /// 503: the database cannot be reached right now.
+    #[error("Service temporarily unavailable.")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// 500: a bug or an unexpected failure; the cause is logged, not shown.
+    #[error("A server error occurred.")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// `Retry-After` takes whole seconds; round up so a client never retries too early.
+fn whole_seconds(wait: Duration) -> u64 {
+    let seconds = wait.as_secs();
+    if wait.subsec_nanos() > 0 || seconds == 0 {
+        seconds + 1
+    } else {
+        seconds
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(_) | DbError::UnsupportedUrl(_) => {
+                Self::Unavailable(Box::new(error))
+            }
+            DbError::Query(_) | DbError::Migration(_) | DbError::Task(_) => {
+                Self::Internal(Box::new(error))
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Header(_) | AuthError::InvalidCredentials => {
+                Self::Unauthenticated(error.to_string())
+            }
+            AuthError::NotStaff => Self::PermissionDenied,
+            AuthError::Throttled { retry_after } => Self::Throttled(retry_after),
+            AuthError::Database(db) => db.into(),
+            AuthError::Verification => Self::Internal(Box::new(error)),
+        }
+    }
+}
+
+/// The body of every error but field validation: `{"detail": "..."}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"detail": "Not found."}))]
+pub struct ErrorDetail {
+    /// A human-readable explanation, in DRF's wording.
+    pub detail: String,
+}
+
+/// A 400 for field rules: each failing field maps to its messages; a body that is not an object
+/// reports under `non_field_errors`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"lat": ["Ensure this value is less than or equal to 90."]}))]
+pub struct ValidationErrors {
+    /// Problems with `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Vec<String>>,
+    /// Problems with `timestamp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Vec<String>>,
+    /// Problems with `temperature`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<Vec<String>>,
+    /// Problems with `lat`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<Vec<String>>,
+    /// Problems with `lon`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lon: Option<Vec<String>>,
+    /// Problems with the body as a whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_field_errors: Option<Vec<String>>,
+}
+
+fn field_errors_body(invalid: &InvalidStation) -> Value {
+    let mut body = Map::new();
+    for (field, message) in invalid.errors() {
+        let messages = body
+            .entry((*field).to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = messages {
+            list.push(Value::String(message.clone()));
+        }
+    }
+    Value::Object(body)
+}
+
+/// The full cause chain of an error, for the log.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotFound | Self::StationNotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MalformedBody(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(cause = %cause_chain(cause.as_ref()), "request failed");
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(cause = %cause_chain(cause.as_ref()), "database unavailable");
+            }
+            _ => {}
+        }
+        let body = match self {
+            Self::Invalid(invalid) => field_errors_body(invalid),
+            other => serde_json::json!({ "detail": other.to_string() }),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            Self::Unauthenticated(_) => {
+                let challenge =
+                    actix_web_httpauth::headers::www_authenticate::basic::Basic::with_realm(REALM);
+                response.insert_header((header::WWW_AUTHENTICATE, challenge.to_string()));
+            }
+            Self::Throttled(wait) => {
+                response.insert_header((header::RETRY_AFTER, whole_seconds(*wait)));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECONDS));
+            }
+            _ => {}
+        }
+        response
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ))
+            .body(body.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_waits_round_up_to_whole_seconds() {
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_secs(6)), 6);
+        assert_eq!(whole_seconds(Duration::from_millis(5100)), 6);
+        assert_eq!(
+            ApiError::Throttled(Duration::from_millis(5100)).to_string(),
+            "Request was throttled. Expected available in 6 seconds."
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! The `station-api` binary: parse the command line, set up logging, run.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = station_api::cli::Cli::parse();
+    station_api::telemetry::init();
+    match station_api::cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

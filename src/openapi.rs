@@ -1,0 +1,176 @@
+//! The OpenAPI 3.1 document: collected from the handlers' `#[utoipa::path]` annotations, plus
+//! the parts every admin-only operation shares (basic auth and its error responses).
+
+use utoipa::openapi::content::Content;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{self, health, stations};
+use crate::error::{ErrorDetail, ValidationErrors};
+
+/// The security scheme's name in the document.
+pub const BASIC_AUTH: &str = "basicAuth";
+
+/// The service's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "station-api",
+        description = "Weather-station sensor readings: the Django REST framework \"Station\" API \
+            from the IoT textbook, in Rust. Every `station` operation needs HTTP basic auth as an \
+            active staff user (DRF's `IsAdminUser`).",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    paths(
+        api::api_root,
+        stations::list_stations,
+        stations::create_station,
+        stations::retrieve_station,
+        stations::update_station,
+        stations::partial_update_station,
+        stations::destroy_station,
+        health::healthz,
+        health::readyz,
+    ),
+    components(schemas(
+        stations::Station,
+        stations::StationInput,
+        stations::StationPatchInput,
+        stations::PaginatedStationList,
+        api::ApiRoot,
+        ErrorDetail,
+        ValidationErrors,
+        health::HealthStatus,
+    )),
+    tags(
+        (name = "station", description = "Weather-station readings (admin users only)."),
+        (name = "health", description = "Probes for load balancers; no authentication."),
+    ),
+    modifiers(&AdminOnly),
+)]
+pub struct ApiDoc;
+
+/// Declares basic auth and adds the responses every admin-only operation can give.
+struct AdminOnly;
+
+fn error_response(description: &str, header: Option<(&str, Type, &str)>) -> Response {
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/json",
+        Content::new(Some(Ref::from_schema_name("ErrorDetail"))),
+    );
+    if let Some((name, schema_type, about)) = header {
+        let mut header = Header::new(Object::with_type(schema_type));
+        header.description = Some(about.to_owned());
+        response = response.header(name, header);
+    }
+    response.build()
+}
+
+/// `(status, component name, response)` shared by every `station` operation.
+fn shared_responses() -> Vec<(&'static str, &'static str, Response)> {
+    vec![
+        (
+            "401",
+            "Unauthorized",
+            error_response(
+                "No credentials, malformed credentials, or a wrong username or password.",
+                Some((
+                    "WWW-Authenticate",
+                    Type::String,
+                    "`Basic realm=\"station-api\"`",
+                )),
+            ),
+        ),
+        (
+            "403",
+            "Forbidden",
+            error_response("Authenticated, but not an active staff user.", None),
+        ),
+        (
+            "406",
+            "NotAcceptable",
+            error_response("The `Accept` header rules out JSON.", None),
+        ),
+        (
+            "429",
+            "TooManyRequests",
+            error_response(
+                "Too many failed logins from this client or for this username.",
+                Some((
+                    "Retry-After",
+                    Type::Integer,
+                    "Seconds until another attempt is allowed.",
+                )),
+            ),
+        ),
+        (
+            "503",
+            "ServiceUnavailable",
+            error_response(
+                "The database cannot be reached right now.",
+                Some(("Retry-After", Type::Integer, "Seconds to wait before retrying.")),
+            ),
+        ),
+    ]
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+impl Modify for AdminOnly {
+    fn modify(&self, document: &mut Document) {
+        let shared = shared_responses();
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BASIC_AUTH,
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        for (_, name, response) in &shared {
+            components
+                .responses
+                .insert((*name).to_owned(), RefOr::T(response.clone()));
+        }
+        document.security = Some(vec![SecurityRequirement::new(
+            BASIC_AUTH,
+            Vec::<String>::new(),
+        )]);
+        for item in document.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                let admin_only = operation
+                    .tags
+                    .as_ref()
+                    .is_some_and(|tags| tags.iter().any(|tag| tag == "station"));
+                if !admin_only {
+                    continue;
+                }
+                for (status, name, _) in &shared {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+                }
+            }
+        }
+    }
+}
+
+/// The document as pretty JSON, exactly as committed in `openapi/openapi.json`.
+pub fn document_json() -> Result<String, serde_json::Error> {
+    let mut json = ApiDoc::openapi().to_pretty_json()?;
+    json.push('\n');
+    Ok(json)
+}
