@@ -37,7 +37,7 @@ pub struct Application {
     port: u16,
     database: Database,
     server: Server,
-    handle_signals: bool,
+    shutdown_signals: Option<ShutdownSignals>,
 }
 
 impl Application {
@@ -77,11 +77,18 @@ impl Application {
             server = server.workers(workers.max(1));
         }
         let server = server.listen(listener).map_err(bind_error)?.run();
+        // Registered now, not when serving starts, so a signal sent as soon as the server says it
+        // is listening is already handled gracefully.
+        let shutdown_signals = if settings.handle_signals {
+            Some(ShutdownSignals::register().map_err(bind_error)?)
+        } else {
+            None
+        };
         Ok(Self {
             port,
             database,
             server,
-            handle_signals: settings.handle_signals,
+            shutdown_signals,
         })
     }
 
@@ -98,10 +105,10 @@ impl Application {
     /// Serves until stopped; with signal handling on, SIGTERM or Ctrl-C stop it gracefully
     /// (in-flight requests finish, up to the shutdown timeout).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        if self.handle_signals {
+        if let Some(signals) = self.shutdown_signals {
             let handle = self.server.handle();
             actix_web::rt::spawn(async move {
-                wait_for_shutdown_signal().await;
+                signals.received().await;
                 tracing::info!("shutdown signal received; finishing in-flight requests");
                 handle.stop(true).await;
             });
@@ -110,25 +117,39 @@ impl Application {
     }
 }
 
-async fn wait_for_shutdown_signal() {
+/// SIGTERM and SIGINT (Ctrl-C), both meaning "stop gracefully".
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    #[cfg(unix)]
+    fn register() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn register() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(unix)]
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
     }
+
     #[cfg(not(unix))]
-    {
+    async fn received(self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

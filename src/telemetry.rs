@@ -1,5 +1,7 @@
 //! Logging setup: `tracing` events to standard error, filtered by `RUST_LOG` (default `info`).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; call once, first thing in `main`.
@@ -8,5 +10,6 @@ pub fn init() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -1,0 +1,312 @@
+//! The `station-api` binary as a user runs it: user commands, first start, and shutdown.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use tempfile::TempDir;
+
+use crate::helpers::{ADMIN, CHEAP_HASHING, spawn_app};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_station-api");
+
+/// The binary with cheap hashing and `database` as its database.
+fn station_api(database: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env("DATABASE_URL", format!("sqlite://{}", database.display()))
+        .env("STATION_ARGON2_MEMORY_KIB", CHEAP_HASHING.memory_kib.to_string())
+        .env("STATION_ARGON2_ITERATIONS", CHEAP_HASHING.iterations.to_string())
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs the binary with `args`, writing `stdin` to its standard input (not a terminal).
+fn run(database: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = station_api(database)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn fresh_database() -> (TempDir, std::path::PathBuf) {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("cli.db");
+    (directory, path)
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["createsuperuser", "--help"],
+        vec!["createuser", "--help"],
+        vec!["changepassword", "--help"],
+        vec!["deleteuser", "--help"],
+        vec!["listusers", "--help"],
+        vec!["openapi", "--help"],
+    ] {
+        let output = Command::new(BINARY).args(&command).output().unwrap();
+        assert!(output.status.success(), "{command:?}");
+        assert!(text(&output.stdout).contains("Usage: station-api"), "{command:?}");
+    }
+    let top = text(&Command::new(BINARY).arg("--help").output().unwrap().stdout);
+    assert!(top.contains("createsuperuser") && top.contains("--database-url"));
+}
+
+#[test]
+fn migrate_applies_the_migrations_once() {
+    let (_dir, database) = fresh_database();
+
+    let first = run(&database, &["migrate"], "");
+    let second = run(&database, &["migrate"], "");
+
+    assert!(first.status.success());
+    assert_eq!(text(&first.stdout).trim(), "Applied 2 migration(s).");
+    assert_eq!(text(&second.stdout).trim(), "Applied 0 migration(s).");
+}
+
+#[test]
+fn users_are_created_listed_and_deleted() {
+    let (_dir, database) = fresh_database();
+
+    let superuser = run(&database, &["createsuperuser", "--username", "root"], "root-password\n");
+    let staff = run(
+        &database,
+        &["createuser", "--username", "device.7", "--staff"],
+        "device-password\n",
+    );
+    let regular = run(&database, &["createuser", "--username", "reader"], "reader-password\n");
+
+    assert!(superuser.status.success(), "{}", text(&superuser.stderr));
+    assert!(staff.status.success(), "{}", text(&staff.stderr));
+    assert!(regular.status.success(), "{}", text(&regular.stderr));
+    let listing = text(&run(&database, &["listusers"], "").stdout);
+    let row = |name: &str| {
+        listing
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_else(|| panic!("{name} missing from:\n{listing}"))
+    };
+    assert_eq!(row("root"), ["root", "yes", "yes", "yes"]);
+    assert_eq!(row("device.7"), ["device.7", "yes", "no", "yes"]);
+    assert_eq!(row("reader"), ["reader", "no", "no", "yes"]);
+
+    let deleted = run(&database, &["deleteuser", "--username", "reader"], "");
+    assert!(deleted.status.success());
+    assert!(!text(&run(&database, &["listusers"], "").stdout).contains("reader"));
+}
+
+#[test]
+fn bad_user_commands_fail_with_a_message_and_change_nothing() {
+    let (_dir, database) = fresh_database();
+    run(&database, &["createsuperuser", "--username", "root"], "root-password\n");
+
+    let duplicate = run(&database, &["createsuperuser", "--username", "root"], "other-password\n");
+    let short = run(&database, &["createuser", "--username", "shorty"], "short\n");
+    let bad_name = run(&database, &["createuser", "--username", "has space"], "long-enough\n");
+    let missing = run(&database, &["changepassword", "--username", "ghost"], "long-enough\n");
+    let delete_missing = run(&database, &["deleteuser", "--username", "ghost"], "");
+
+    for (output, message) in [
+        (&duplicate, "already exists"),
+        (&short, "too short"),
+        (&bad_name, "valid username"),
+        (&missing, "no user named"),
+        (&delete_missing, "no user named"),
+    ] {
+        assert!(!output.status.success());
+        assert!(
+            text(&output.stderr).contains(message),
+            "expected {message:?} in {:?}",
+            text(&output.stderr)
+        );
+    }
+    let listing = text(&run(&database, &["listusers"], "").stdout);
+    assert_eq!(listing.lines().count(), 2, "header and root only:\n{listing}");
+}
+
+#[test]
+fn a_password_is_never_taken_from_the_command_line() {
+    let (_dir, database) = fresh_database();
+
+    let output = run(
+        &database,
+        &["createsuperuser", "--username", "root", "--password", "secret-secret"],
+        "",
+    );
+
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("--password"));
+}
+
+#[test]
+fn the_openapi_command_prints_the_committed_document() {
+    let output = Command::new(BINARY).arg("openapi").output().unwrap();
+
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json"))
+            .unwrap();
+    assert_eq!(text(&output.stdout), committed);
+}
+
+#[actix_web::test]
+async fn changepassword_from_another_process_takes_effect_at_once() {
+    let app = spawn_app().await;
+    let stations = |user: &str, password: &str| {
+        app.anonymous(Method::GET, "/station/")
+            .basic_auth(user, Some(password.to_owned()))
+            .send()
+    };
+    // The old password is verified and cached by the server.
+    assert_eq!(stations(ADMIN.0, ADMIN.1).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(stations(ADMIN.0, ADMIN.1).await.unwrap().status(), StatusCode::OK);
+
+    let changed = run(
+        &app.database_path,
+        &["changepassword", "--username", ADMIN.0],
+        "a-brand-new-password\n",
+    );
+
+    assert!(changed.status.success(), "{}", text(&changed.stderr));
+    assert_eq!(
+        stations(ADMIN.0, ADMIN.1).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        stations(ADMIN.0, "a-brand-new-password").await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn deleteuser_from_another_process_takes_effect_at_once() {
+    let app = spawn_app().await;
+    let response = app.get("/station/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let deleted = run(&app.database_path, &["deleteuser", "--username", ADMIN.0], "");
+
+    assert!(deleted.status.success());
+    assert_eq!(app.get("/station/").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A `serve` process and the lines it prints, read on background threads.
+struct Server {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// The first line containing `needle`, waiting at most 30 s.
+fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> Option<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return Some(line),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+fn start_server(database: &Path) -> Server {
+    let mut child = station_api(database)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = lines_of(child.stdout.take().unwrap());
+    let stderr = lines_of(child.stderr.take().unwrap());
+    Server {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+impl Server {
+    fn port(&self) -> u16 {
+        let line = wait_for(&self.stderr, "station-api listening").expect("server starts");
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix("port="))
+            .and_then(|port| port.parse().ok())
+            .expect("port in the start-up line")
+    }
+
+    fn signal_and_wait(mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_first_start_creates_an_admin_whose_password_works_and_sigterm_stops_cleanly() {
+    let (_dir, database) = fresh_database();
+    let server = start_server(&database);
+
+    let password_line = wait_for(&server.stdout, "password:").expect("generated password shown");
+    let password = password_line.split_whitespace().last().unwrap().to_owned();
+    assert!(wait_for(&server.stdout, "changepassword --username admin").is_some());
+    let port = server.port();
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .basic_auth("admin", Some(&password))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(server.signal_and_wait("-TERM").success());
+
+    // A second start finds the admin and prints no new password.
+    let again = start_server(&database);
+    let _ = again.port();
+    assert!(again.stdout.try_recv().is_err(), "no second password");
+    assert!(again.signal_and_wait("-INT").success());
+}

@@ -1,0 +1,175 @@
+//! The harness: a fresh server and database per test, and typed request helpers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use station_api::accounts::{self, Role};
+use station_api::auth::password::{HashCost, PasswordHasher};
+use station_api::config::Settings;
+use station_api::db::Database;
+use station_api::domain::user::{NewPassword, Username};
+use station_api::startup::Application;
+use tempfile::TempDir;
+
+/// The active staff user every test can use.
+pub const ADMIN: (&str, &str) = ("admin", "admin-password");
+/// An active user who is not staff: authenticates, but gets 403.
+pub const VIEWER: (&str, &str) = ("viewer", "viewer-password");
+
+/// Argon2 parameters cheap enough for a debug build (the real cost is a setting).
+pub const CHEAP_HASHING: HashCost = HashCost {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// A running server on its own database.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    /// The port the server listens on.
+    pub port: u16,
+    /// The server's database, for arranging data and checking what was stored.
+    pub database: Database,
+    /// The SQLite file.
+    pub database_path: PathBuf,
+    /// A client that does not follow redirects, so tests see them.
+    pub client: reqwest::Client,
+    _directory: TempDir,
+}
+
+/// Starts a server with the test defaults.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after `customize` has adjusted the test defaults.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let database_path = directory.path().join("station.db");
+    let mut settings = Settings::new(
+        "127.0.0.1:0",
+        format!("sqlite://{}", database_path.display()),
+    );
+    settings.handle_signals = false;
+    settings.workers = Some(2);
+    settings.auth.decoy_cost = CHEAP_HASHING;
+    customize(&mut settings);
+    let application = Application::build(settings)
+        .await
+        .expect("application builds");
+    let port = application.port();
+    let database = application.database().clone();
+    actix_web::rt::spawn(application.run_until_stopped());
+    let app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        database,
+        database_path,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client"),
+        _directory: directory,
+    };
+    app.add_user(ADMIN.0, ADMIN.1, Role::Superuser);
+    app.add_user(VIEWER.0, VIEWER.1, Role::Regular);
+    app
+}
+
+impl TestApp {
+    /// Creates an account directly in the database.
+    pub fn add_user(&self, username: &str, password: &str, role: Role) {
+        let hasher = PasswordHasher::new(CHEAP_HASHING).expect("hasher");
+        accounts::create(
+            &self.database,
+            &hasher,
+            &Username::parse(username).expect("username"),
+            &NewPassword::parse(password.to_owned()).expect("password"),
+            role,
+        )
+        .expect("user created");
+    }
+
+    /// An absolute URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request with no credentials.
+    pub fn anonymous(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// A request as the admin user.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.anonymous(method, path)
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+    }
+
+    /// GET as the admin user.
+    pub async fn get(&self, path: &str) -> Response {
+        self.admin(Method::GET, path).send().await.expect("request sent")
+    }
+
+    /// POST a JSON body as the admin user.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.admin(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a reading through the API and returns its JSON.
+    pub async fn create_station(&self, body: &Value) -> Value {
+        let response = self.post_json("/station/", body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("JSON body")
+    }
+
+    /// Creates `count` readings named `station-1`, `station-2`, …
+    pub async fn seed_stations(&self, count: usize) -> Vec<Value> {
+        let mut created = Vec::with_capacity(count);
+        for n in 1..=count {
+            created.push(self.create_station(&reading(&format!("station-{n}"))).await);
+        }
+        created
+    }
+}
+
+/// The textbook's reading, every value a string as the textbook's curl session sends it.
+pub fn textbook_reading() -> Value {
+    json!({"name": "CityName", "timestamp": "1393926310", "temperature": "28",
+           "lat": "30.733315", "lon": "76.779418"})
+}
+
+/// A valid reading with typed values and the given name.
+pub fn reading(name: &str) -> Value {
+    json!({"name": name, "timestamp": 1_700_000_000_i64, "temperature": 21.5,
+           "lat": 59.91, "lon": 10.75})
+}
+
+/// The response body as JSON, asserting it is JSON.
+pub async fn json_body(response: Response) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "expected JSON, got {content_type:?}"
+    );
+    response.json().await.expect("JSON body")
+}
+
+/// Asserts a status and a `{"detail": ...}` body.
+pub async fn assert_detail(response: Response, status: StatusCode, detail: &str) {
+    assert_eq!(response.status(), status);
+    assert_eq!(json_body(response).await, json!({ "detail": detail }));
+}
