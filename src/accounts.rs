@@ -48,7 +48,9 @@ pub enum Role {
 fn now_unix_seconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 /// Creates an account.
@@ -87,8 +89,9 @@ pub fn change_password(
     password: &NewPassword,
 ) -> Result<(), AccountError> {
     let hash = hasher.hash(password.expose())?;
-    let changed = database
-        .write_blocking(|conn| user_repository::set_password_hash(conn, username.as_ref(), &hash))?;
+    let changed = database.write_blocking(|conn| {
+        user_repository::set_password_hash(conn, username.as_ref(), &hash)
+    })?;
     if changed {
         Ok(())
     } else {

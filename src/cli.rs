@@ -204,7 +204,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Createsuperuser(args)) => create_user(&args, Role::Superuser),
         Some(Command::Createuser(args)) => {
-            let role = if args.staff { Role::Staff } else { Role::Regular };
+            let role = if args.staff {
+                Role::Staff
+            } else {
+                Role::Regular
+            };
             create_user(&args.user, role)
         }
         Some(Command::Changepassword(args)) => {
@@ -252,7 +256,11 @@ fn create_user(args: &UserArgs, role: Role) -> anyhow::Result<()> {
 fn list_users(database: &Database) -> anyhow::Result<()> {
     let users = accounts::list(database)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<30} {:<6} {:<10} {:<7}", "USERNAME", "STAFF", "SUPERUSER", "ACTIVE")?;
+    writeln!(
+        out,
+        "{:<30} {:<6} {:<10} {:<7}",
+        "USERNAME", "STAFF", "SUPERUSER", "ACTIVE"
+    )?;
     let yes_no = |flag: bool| if flag { "yes" } else { "no" };
     for user in users {
         writeln!(

@@ -144,12 +144,13 @@ impl Database {
     /// Opens a pool on the database `settings` names, creating a SQLite file if it is missing.
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
         let path = sqlite_path(&settings.url)?;
-        if let Some(parent) = Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() && !parent.exists() {
-                return Err(DbError::Unavailable(
-                    format!("directory {} does not exist", parent.display()).into(),
-                ));
-            }
+        if let Some(parent) = Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            return Err(DbError::Unavailable(
+                format!("directory {} does not exist", parent.display()).into(),
+            ));
         }
         let pool = Pool::builder()
             .max_size(settings.pool_size.max(1))

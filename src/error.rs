@@ -115,26 +115,33 @@ pub struct ErrorDetail {
 /// A 400 for field rules: each failing field maps to its messages; a body that is not an object
 /// reports under `non_field_errors`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"lat": ["Ensure this value is less than or equal to 90."]}))]
 pub struct ValidationErrors {
     /// Problems with `name`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(min_items = 1)]
+    pub name: Vec<String>,
     /// Problems with `timestamp`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(min_items = 1)]
+    pub timestamp: Vec<String>,
     /// Problems with `temperature`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(min_items = 1)]
+    pub temperature: Vec<String>,
     /// Problems with `lat`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lat: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(min_items = 1)]
+    pub lat: Vec<String>,
     /// Problems with `lon`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lon: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(min_items = 1)]
+    pub lon: Vec<String>,
     /// Problems with the body as a whole.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub non_field_errors: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(min_items = 1)]
+    pub non_field_errors: Vec<String>,
 }
 
 fn field_errors_body(invalid: &InvalidStation) -> Value {

@@ -112,13 +112,19 @@ fn shared_responses() -> Vec<(&'static str, &'static str, Response)> {
             "ServiceUnavailable",
             error_response(
                 "The database cannot be reached right now.",
-                Some(("Retry-After", Type::Integer, "Seconds to wait before retrying.")),
+                Some((
+                    "Retry-After",
+                    Type::Integer,
+                    "Seconds to wait before retrying.",
+                )),
             ),
         ),
     ]
 }
 
-fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+fn operations_mut(
+    item: &mut PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
     [
         item.get.as_mut(),
         item.put.as_mut(),

@@ -40,8 +40,10 @@ pub async fn read_body(
 ) -> Result<Value, ApiError> {
     let declared = declared_length(req);
     // In HTTP/1.1 a request without Content-Length or Transfer-Encoding has no body.
-    let announces_body =
-        declared.map_or(req.headers().contains_key(header::TRANSFER_ENCODING), |length| length > 0);
+    let announces_body = declared.map_or(
+        req.headers().contains_key(header::TRANSFER_ENCODING),
+        |length| length > 0,
+    );
     let media_type = media_type(req);
     let format = match media_type.as_deref() {
         Some("application/json") => Some(BodyFormat::Json),

@@ -33,9 +33,9 @@ fn first_header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str>
 fn is_plausible_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'))
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        })
 }
 
 impl Origin {
@@ -124,7 +124,10 @@ mod tests {
         let req = TestRequest::default()
             .insert_header((header::HOST, "example.com:8000"))
             .to_http_request();
-        assert_eq!(Origin::of(&req, false).station_url(4), "http://example.com:8000/station/4/");
+        assert_eq!(
+            Origin::of(&req, false).station_url(4),
+            "http://example.com:8000/station/4/"
+        );
     }
 
     #[test]
@@ -134,8 +137,14 @@ mod tests {
             .insert_header(("x-forwarded-proto", "https"))
             .insert_header(("x-forwarded-host", "api.example.com"))
             .to_http_request();
-        assert_eq!(Origin::of(&req, false).stations_url(), "http://internal:8000/station/");
-        assert_eq!(Origin::of(&req, true).stations_url(), "https://api.example.com/station/");
+        assert_eq!(
+            Origin::of(&req, false).stations_url(),
+            "http://internal:8000/station/"
+        );
+        assert_eq!(
+            Origin::of(&req, true).stations_url(),
+            "https://api.example.com/station/"
+        );
     }
 
     #[test]

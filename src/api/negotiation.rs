@@ -135,7 +135,10 @@ async fn reindent(
         Ok(value) => pretty_json(&value, indent),
         Err(_) => bytes.to_vec(),
     };
-    Ok(ServiceResponse::new(request, response.set_body(BoxBody::new(pretty))))
+    Ok(ServiceResponse::new(
+        request,
+        response.set_body(BoxBody::new(pretty)),
+    ))
 }
 
 fn pretty_json(value: &Value, indent: usize) -> Vec<u8> {
@@ -169,7 +172,12 @@ mod tests {
 
     #[test]
     fn anything_else_is_not_acceptable() {
-        for accept in ["text/html", "application/xml", "application/json;q=0", "image/*"] {
+        for accept in [
+            "text/html",
+            "application/xml",
+            "application/json;q=0",
+            "image/*",
+        ] {
             assert!(
                 matches!(from_accept(Some(accept)), Err(ApiError::NotAcceptable)),
                 "{accept}"
@@ -192,10 +200,7 @@ mod tests {
         let json = QueryPairs::parse("format=json");
         assert!(for_request(&json, Some("text/html")).is_ok());
         let xml = QueryPairs::parse("format=xml");
-        assert!(matches!(
-            for_request(&xml, None),
-            Err(ApiError::NotFound)
-        ));
+        assert!(matches!(for_request(&xml, None), Err(ApiError::NotFound)));
         let empty = QueryPairs::parse("format=");
         assert!(for_request(&empty, None).is_ok());
     }

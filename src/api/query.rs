@@ -52,9 +52,15 @@ mod tests {
     fn replacing_a_key_keeps_the_others_in_order() {
         let query = QueryPairs::parse("format=json&page=2&x=a+b");
         assert_eq!(query.last("page"), Some("2"));
-        assert_eq!(query.with("page", Some("3")).encode(), "format=json&page=3&x=a+b");
+        assert_eq!(
+            query.with("page", Some("3")).encode(),
+            "format=json&page=3&x=a+b"
+        );
         assert_eq!(query.with("page", None).encode(), "format=json&x=a+b");
-        assert_eq!(QueryPairs::parse("").with("page", Some("2")).encode(), "page=2");
+        assert_eq!(
+            QueryPairs::parse("").with("page", Some("2")).encode(),
+            "page=2"
+        );
     }
 
     #[test]

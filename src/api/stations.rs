@@ -33,7 +33,11 @@ pub struct Station {
     #[schema(example = "CityName", min_length = 1, max_length = 64)]
     pub name: String,
     /// When the reading was taken, in Unix seconds (UTC).
-    #[schema(example = 1_393_926_310_i64, minimum = 0, maximum = 253_402_300_799_i64)]
+    #[schema(
+        example = 1_393_926_310_i64,
+        minimum = 0,
+        maximum = 253_402_300_799_i64
+    )]
     pub timestamp: i64,
     /// Temperature in degrees Celsius.
     #[schema(example = 28.0, minimum = -273.15, maximum = 1000.0)]
@@ -68,11 +72,20 @@ impl Station {
 #[schema(example = json!({"name": "CityName", "timestamp": 1393926310, "temperature": 28,
     "lat": 30.733315, "lon": 76.779418}))]
 pub struct StationInput {
-    /// The station's name: not blank, at most 64 characters.
-    #[schema(example = "CityName", min_length = 1, max_length = 64)]
+    /// The station's name: not blank, at most 64 characters, no NUL characters.
+    #[schema(
+        example = "CityName",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00]*\S[^\x00]*$"
+    )]
     pub name: String,
     /// When the reading was taken, in Unix seconds (UTC).
-    #[schema(example = 1_393_926_310_i64, minimum = 0, maximum = 253_402_300_799_i64)]
+    #[schema(
+        example = 1_393_926_310_i64,
+        minimum = 0,
+        maximum = 253_402_300_799_i64
+    )]
     pub timestamp: i64,
     /// Temperature in degrees Celsius.
     #[schema(example = 28.0, minimum = -273.15, maximum = 1000.0)]
@@ -90,20 +103,31 @@ pub struct StationInput {
 #[schema(example = json!({"temperature": 29.5}))]
 pub struct StationPatchInput {
     /// The station's name: not blank, at most 64 characters.
-    #[schema(example = "CityName", min_length = 1, max_length = 64)]
-    pub name: Option<String>,
+    #[schema(
+        required = false,
+        example = "CityName",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00]*\S[^\x00]*$"
+    )]
+    pub name: String,
     /// When the reading was taken, in Unix seconds (UTC).
-    #[schema(example = 1_393_926_310_i64, minimum = 0, maximum = 253_402_300_799_i64)]
-    pub timestamp: Option<i64>,
+    #[schema(
+        required = false,
+        example = 1_393_926_310_i64,
+        minimum = 0,
+        maximum = 253_402_300_799_i64
+    )]
+    pub timestamp: i64,
     /// Temperature in degrees Celsius.
-    #[schema(example = 29.5, minimum = -273.15, maximum = 1000.0)]
-    pub temperature: Option<f64>,
+    #[schema(required = false, example = 29.5, minimum = -273.15, maximum = 1000.0)]
+    pub temperature: f64,
     /// Latitude in degrees north.
-    #[schema(example = 30.733315, minimum = -90.0, maximum = 90.0)]
-    pub lat: Option<f64>,
+    #[schema(required = false, example = 30.733315, minimum = -90.0, maximum = 90.0)]
+    pub lat: f64,
     /// Longitude in degrees east.
-    #[schema(example = 76.779418, minimum = -180.0, maximum = 180.0)]
-    pub lon: Option<f64>,
+    #[schema(required = false, example = 76.779418, minimum = -180.0, maximum = 180.0)]
+    pub lon: f64,
 }
 
 /// One page of readings, DRF's `PageNumberPagination` envelope.
@@ -113,10 +137,18 @@ pub struct PaginatedStationList {
     #[schema(example = 123, minimum = 0)]
     pub count: i64,
     /// The next page's URL, or null on the last page.
-    #[schema(required = true, format = "uri", example = "http://127.0.0.1:8000/station/?page=3")]
+    #[schema(
+        required = true,
+        format = "uri",
+        example = "http://127.0.0.1:8000/station/?page=3"
+    )]
     pub next: Option<String>,
     /// The previous page's URL, or null on the first page.
-    #[schema(required = true, format = "uri", example = "http://127.0.0.1:8000/station/")]
+    #[schema(
+        required = true,
+        format = "uri",
+        example = "http://127.0.0.1:8000/station/"
+    )]
     pub previous: Option<String>,
     /// This page's readings, by id.
     pub results: Vec<Station>,
@@ -242,8 +274,12 @@ pub async fn create_station(
 }
 
 /// A 400 body: a parse error (`detail`) or field errors.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code, reason = "exists only to describe the body in the OpenAPI document")]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(
+    dead_code,
+    reason = "exists only to describe the body in the OpenAPI document"
+)]
 pub enum BadRequestBody {
     /// The body could not be parsed.
     Detail(ErrorDetail),
@@ -485,6 +521,10 @@ mod tests {
         assert_eq!(fields["name"]["max_length"], 64);
         assert_eq!(fields["temperature"]["min_value"], -273.15);
         assert_eq!(fields["url"]["read_only"], true);
-        assert!(metadata("Station Instance", "d", None).get("actions").is_none());
+        assert!(
+            metadata("Station Instance", "d", None)
+                .get("actions")
+                .is_none()
+        );
     }
 }

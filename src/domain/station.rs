@@ -470,7 +470,10 @@ mod tests {
     use serde_json::json;
 
     fn messages(result: Result<NewStation, InvalidStation>) -> Vec<(&'static str, String)> {
-        result.expect_err("body should be refused").errors().to_vec()
+        result
+            .expect_err("body should be refused")
+            .errors()
+            .to_vec()
     }
 
     fn textbook() -> Value {
@@ -490,7 +493,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_numbers_become_text() {
-        assert_eq!(StationName::parse(&json!("  Oslo ")).unwrap().as_ref(), "Oslo");
+        assert_eq!(
+            StationName::parse(&json!("  Oslo ")).unwrap().as_ref(),
+            "Oslo"
+        );
         assert_eq!(StationName::parse(&json!(42)).unwrap().as_ref(), "42");
         assert_eq!(StationName::parse(&json!(1.5)).unwrap().as_ref(), "1.5");
     }
@@ -515,7 +521,10 @@ mod tests {
         assert_eq!(StationName::parse(&json!("")), Err(FieldError::Blank));
         assert_eq!(StationName::parse(&json!(" \t\n")), Err(FieldError::Blank));
         assert_eq!(StationName::parse(&Value::Null), Err(FieldError::Null));
-        assert_eq!(StationName::parse(&json!(true)), Err(FieldError::NotAString));
+        assert_eq!(
+            StationName::parse(&json!(true)),
+            Err(FieldError::NotAString)
+        );
         assert_eq!(StationName::parse(&json!([])), Err(FieldError::NotAString));
         assert_eq!(StationName::parse(&json!({})), Err(FieldError::NotAString));
         assert_eq!(
@@ -576,7 +585,11 @@ mod tests {
             json!([1]),
             json!("NaN"),
         ] {
-            assert_eq!(Timestamp::parse(&bad), Err(FieldError::NotAnInteger), "{bad}");
+            assert_eq!(
+                Timestamp::parse(&bad),
+                Err(FieldError::NotAnInteger),
+                "{bad}"
+            );
         }
         assert_eq!(Timestamp::parse(&json!("  ")), Err(FieldError::Blank));
         assert_eq!(Timestamp::parse(&Value::Null), Err(FieldError::Null));
@@ -588,7 +601,10 @@ mod tests {
 
     #[test]
     fn temperature_bounds_are_absolute_zero_and_one_thousand() {
-        assert_eq!(Temperature::parse(&json!(-273.15)).unwrap().celsius(), -273.15);
+        assert_eq!(
+            Temperature::parse(&json!(-273.15)).unwrap().celsius(),
+            -273.15
+        );
         assert_eq!(Temperature::parse(&json!(1000)).unwrap().celsius(), 1000.0);
         assert_eq!(
             Temperature::parse(&json!(-273.16)),
@@ -641,7 +657,10 @@ mod tests {
             Temperature::parse(&json!("1e999")),
             Err(FieldError::NotANumber)
         );
-        assert_eq!(Temperature::parse(&json!(true)), Err(FieldError::NotANumber));
+        assert_eq!(
+            Temperature::parse(&json!(true)),
+            Err(FieldError::NotANumber)
+        );
         assert_eq!(Temperature::parse(&json!(" ")), Err(FieldError::Blank));
         assert_eq!(Temperature::parse(&Value::Null), Err(FieldError::Null));
     }
@@ -676,11 +695,26 @@ mod tests {
     #[test]
     fn bodies_that_are_not_objects_get_non_field_errors() {
         let cases = [
-            (json!([]), "Invalid data. Expected a dictionary, but got list."),
-            (json!("x"), "Invalid data. Expected a dictionary, but got str."),
-            (json!(1), "Invalid data. Expected a dictionary, but got int."),
-            (json!(1.5), "Invalid data. Expected a dictionary, but got float."),
-            (json!(true), "Invalid data. Expected a dictionary, but got bool."),
+            (
+                json!([]),
+                "Invalid data. Expected a dictionary, but got list.",
+            ),
+            (
+                json!("x"),
+                "Invalid data. Expected a dictionary, but got str.",
+            ),
+            (
+                json!(1),
+                "Invalid data. Expected a dictionary, but got int.",
+            ),
+            (
+                json!(1.5),
+                "Invalid data. Expected a dictionary, but got float.",
+            ),
+            (
+                json!(true),
+                "Invalid data. Expected a dictionary, but got bool.",
+            ),
             (Value::Null, "No data provided"),
         ];
         for (body, message) in cases {

@@ -29,8 +29,6 @@ pub const CHEAP_HASHING: HashCost = HashCost {
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
-    /// The port the server listens on.
-    pub port: u16,
     /// The server's database, for arranging data and checking what was stored.
     pub database: Database,
     /// The SQLite file.
@@ -65,7 +63,6 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     actix_web::rt::spawn(application.run_until_stopped());
     let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        port,
         database,
         database_path,
         client: reqwest::Client::builder()
@@ -112,7 +109,10 @@ impl TestApp {
 
     /// GET as the admin user.
     pub async fn get(&self, path: &str) -> Response {
-        self.admin(Method::GET, path).send().await.expect("request sent")
+        self.admin(Method::GET, path)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// POST a JSON body as the admin user.
@@ -172,4 +172,92 @@ pub async fn json_body(response: Response) -> Value {
 pub async fn assert_detail(response: Response, status: StatusCode, detail: &str) {
     assert_eq!(response.status(), status);
     assert_eq!(json_body(response).await, json!({ "detail": detail }));
+}
+
+/// The `Accept` header the textbook's curl session sent: JSON, pretty-printed with 4 spaces.
+pub const PRETTY_JSON: &str = "application/json; indent=4";
+
+impl TestApp {
+    /// A request as the viewer: authenticated, but not staff.
+    pub fn viewer(&self, method: Method, path: &str) -> RequestBuilder {
+        self.anonymous(method, path)
+            .basic_auth(VIEWER.0, Some(VIEWER.1))
+    }
+
+    /// Sends a JSON body with `method` as the admin user.
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        send(self.admin(method, path).json(body)).await
+    }
+
+    /// Sends `body` as it is, labelled `content_type`, with `method` as the admin user.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        send(
+            self.admin(method, path)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    /// GETs `path` as the admin user, asserting a 200, and returns the JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        json_body(response).await
+    }
+
+    /// Every stored reading as the API lists it, page after page.
+    pub async fn all_stations(&self) -> Vec<Value> {
+        let mut stations = Vec::new();
+        let mut next = Some(self.url("/station/"));
+        while let Some(url) = next {
+            let response = send(self.client.get(url).basic_auth(ADMIN.0, Some(ADMIN.1))).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let page = json_body(response).await;
+            stations.extend(page["results"].as_array().expect("results").iter().cloned());
+            next = page["next"].as_str().map(str::to_owned);
+        }
+        stations
+    }
+}
+
+/// Sends a request, asserting it got an answer.
+pub async fn send(request: RequestBuilder) -> Response {
+    request.send().await.expect("request sent")
+}
+
+/// A response header as text, if present.
+pub fn header(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().expect("header is text").to_owned())
+}
+
+/// The response body as text, exactly as sent.
+pub async fn text_body(response: Response) -> String {
+    response.text().await.expect("text body")
+}
+
+/// The path of the reading `station` (a created reading's JSON).
+pub fn station_path(station: &Value) -> String {
+    format!("/station/{}/", station["id"])
+}
+
+/// `value` pretty-printed as the server does for `Accept: application/json; indent=N`.
+pub fn pretty(value: &Value, indent: usize) -> String {
+    use serde::Serialize as _;
+
+    let spaces = " ".repeat(indent);
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(spaces.as_bytes());
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    value.serialize(&mut serializer).expect("serializable");
+    String::from_utf8(out).expect("UTF-8")
 }
