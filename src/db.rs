@@ -191,20 +191,13 @@ impl Database {
         query(&mut conn).map_err(DbError::from_query)
     }
 
-    /// Runs `query` on the blocking pool, keeping the caller's tracing span.
+    /// Runs a read-only `query` on the blocking pool.
     pub async fn read<T, F>(&self, query: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let database = self.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            database.blocking(query)
-        })
-        .await
-        .map_err(DbError::Task)?
+        self.off_the_async_workers(query).await
     }
 
     /// Runs `change` in an immediate (write-locking) transaction, one writer at a time.
@@ -218,8 +211,25 @@ impl Database {
             .acquire()
             .await
             .map_err(|e| DbError::Unavailable(Box::new(e)))?;
-        self.read(move |conn| conn.immediate_transaction(change))
+        self.off_the_async_workers(move |conn| conn.immediate_transaction(change))
             .await
+    }
+
+    /// The one way requests reach the database: checkout and query on the blocking pool, keeping
+    /// the caller's tracing span.
+    async fn off_the_async_workers<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let database = self.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            database.blocking(work)
+        })
+        .await
+        .map_err(DbError::Task)?
     }
 
     /// Runs `change` in an immediate transaction on this thread (command line, start-up).
