@@ -13,9 +13,10 @@ pub mod query;
 pub mod request_log;
 pub mod stations;
 
-use actix_web::dev::HttpServiceFactory;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{HttpServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, Resource, ResponseError, guard as route_guard, web};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -147,4 +148,34 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
         }
     }
     ApiError::NotFound.error_response()
+}
+
+/// Middleware for the whole app: the bodiless 404s and 405s that come from outside our handlers
+/// (actix's 405 on a probe, Swagger UI's 404 for a file it does not have) get the same JSON body
+/// as every other error; their headers, such as `Allow`, are kept.
+pub async fn json_error_bodies(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?.map_into_boxed_body();
+    if response.headers().contains_key(header::CONTENT_TYPE) {
+        return Ok(response);
+    }
+    let error = match response.status() {
+        StatusCode::NOT_FOUND => ApiError::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::MethodNotAllowed(response.request().method().to_string())
+        }
+        _ => return Ok(response),
+    };
+    let (req, bare) = response.into_parts();
+    let mut json = error.error_response();
+    for name in bare.headers().keys() {
+        if !json.headers().contains_key(name) {
+            for value in bare.headers().get_all(name) {
+                json.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+    }
+    Ok(ServiceResponse::new(req, json))
 }

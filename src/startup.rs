@@ -69,6 +69,7 @@ impl Application {
                 .app_data(state.clone())
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
+                .wrap(from_fn(api::json_error_bodies))
                 .wrap(from_fn(api::request_log::log_request))
         })
         .shutdown_timeout(settings.shutdown_timeout.as_secs())

@@ -18,8 +18,14 @@ fn station_api(database: &Path) -> Command {
     let mut command = Command::new(BINARY);
     command
         .env("DATABASE_URL", format!("sqlite://{}", database.display()))
-        .env("STATION_ARGON2_MEMORY_KIB", CHEAP_HASHING.memory_kib.to_string())
-        .env("STATION_ARGON2_ITERATIONS", CHEAP_HASHING.iterations.to_string())
+        .env(
+            "STATION_ARGON2_MEMORY_KIB",
+            CHEAP_HASHING.memory_kib.to_string(),
+        )
+        .env(
+            "STATION_ARGON2_ITERATIONS",
+            CHEAP_HASHING.iterations.to_string(),
+        )
         .env("RUST_LOG", "warn");
     command
 }
@@ -67,7 +73,10 @@ fn every_command_has_help() {
     ] {
         let output = Command::new(BINARY).args(&command).output().unwrap();
         assert!(output.status.success(), "{command:?}");
-        assert!(text(&output.stdout).contains("Usage: station-api"), "{command:?}");
+        assert!(
+            text(&output.stdout).contains("Usage: station-api"),
+            "{command:?}"
+        );
     }
     let top = text(&Command::new(BINARY).arg("--help").output().unwrap().stdout);
     assert!(top.contains("createsuperuser") && top.contains("--database-url"));
@@ -89,13 +98,21 @@ fn migrate_applies_the_migrations_once() {
 fn users_are_created_listed_and_deleted() {
     let (_dir, database) = fresh_database();
 
-    let superuser = run(&database, &["createsuperuser", "--username", "root"], "root-password\n");
+    let superuser = run(
+        &database,
+        &["createsuperuser", "--username", "root"],
+        "root-password\n",
+    );
     let staff = run(
         &database,
         &["createuser", "--username", "device.7", "--staff"],
         "device-password\n",
     );
-    let regular = run(&database, &["createuser", "--username", "reader"], "reader-password\n");
+    let regular = run(
+        &database,
+        &["createuser", "--username", "reader"],
+        "reader-password\n",
+    );
 
     assert!(superuser.status.success(), "{}", text(&superuser.stderr));
     assert!(staff.status.success(), "{}", text(&staff.stderr));
@@ -120,12 +137,32 @@ fn users_are_created_listed_and_deleted() {
 #[test]
 fn bad_user_commands_fail_with_a_message_and_change_nothing() {
     let (_dir, database) = fresh_database();
-    run(&database, &["createsuperuser", "--username", "root"], "root-password\n");
+    run(
+        &database,
+        &["createsuperuser", "--username", "root"],
+        "root-password\n",
+    );
 
-    let duplicate = run(&database, &["createsuperuser", "--username", "root"], "other-password\n");
-    let short = run(&database, &["createuser", "--username", "shorty"], "short\n");
-    let bad_name = run(&database, &["createuser", "--username", "has space"], "long-enough\n");
-    let missing = run(&database, &["changepassword", "--username", "ghost"], "long-enough\n");
+    let duplicate = run(
+        &database,
+        &["createsuperuser", "--username", "root"],
+        "other-password\n",
+    );
+    let short = run(
+        &database,
+        &["createuser", "--username", "shorty"],
+        "short\n",
+    );
+    let bad_name = run(
+        &database,
+        &["createuser", "--username", "has space"],
+        "long-enough\n",
+    );
+    let missing = run(
+        &database,
+        &["changepassword", "--username", "ghost"],
+        "long-enough\n",
+    );
     let delete_missing = run(&database, &["deleteuser", "--username", "ghost"], "");
 
     for (output, message) in [
@@ -143,7 +180,11 @@ fn bad_user_commands_fail_with_a_message_and_change_nothing() {
         );
     }
     let listing = text(&run(&database, &["listusers"], "").stdout);
-    assert_eq!(listing.lines().count(), 2, "header and root only:\n{listing}");
+    assert_eq!(
+        listing.lines().count(),
+        2,
+        "header and root only:\n{listing}"
+    );
 }
 
 #[test]
@@ -152,7 +193,13 @@ fn a_password_is_never_taken_from_the_command_line() {
 
     let output = run(
         &database,
-        &["createsuperuser", "--username", "root", "--password", "secret-secret"],
+        &[
+            "createsuperuser",
+            "--username",
+            "root",
+            "--password",
+            "secret-secret",
+        ],
         "",
     );
 
@@ -180,8 +227,14 @@ async fn changepassword_from_another_process_takes_effect_at_once() {
             .send()
     };
     // The old password is verified and cached by the server.
-    assert_eq!(stations(ADMIN.0, ADMIN.1).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(stations(ADMIN.0, ADMIN.1).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        stations(ADMIN.0, ADMIN.1).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        stations(ADMIN.0, ADMIN.1).await.unwrap().status(),
+        StatusCode::OK
+    );
 
     let changed = run(
         &app.database_path,
@@ -195,7 +248,10 @@ async fn changepassword_from_another_process_takes_effect_at_once() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        stations(ADMIN.0, "a-brand-new-password").await.unwrap().status(),
+        stations(ADMIN.0, "a-brand-new-password")
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
 }
@@ -206,10 +262,17 @@ async fn deleteuser_from_another_process_takes_effect_at_once() {
     let response = app.get("/station/").await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let deleted = run(&app.database_path, &["deleteuser", "--username", ADMIN.0], "");
+    let deleted = run(
+        &app.database_path,
+        &["deleteuser", "--username", ADMIN.0],
+        "",
+    );
 
     assert!(deleted.status.success());
-    assert_eq!(app.get("/station/").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/station/").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// A `serve` process and the lines it prints, read on background threads.

@@ -225,6 +225,16 @@ impl TestApp {
         }
         stations
     }
+
+    /// Writes `request` (a whole HTTP/1.1 message) on a fresh connection and reads the answer;
+    /// for framings reqwest cannot produce.
+    pub async fn raw_exchange(&self, request: Vec<u8>) -> RawResponse {
+        let authority = self.address.trim_start_matches("http://").to_owned();
+        // Blocking socket I/O on the blocking pool, so this runtime keeps driving the server.
+        actix_web::rt::task::spawn_blocking(move || exchange(&authority, &request))
+            .await
+            .expect("exchange finished")
+    }
 }
 
 /// Sends a request, asserting it got an answer.
@@ -260,4 +270,69 @@ pub fn pretty(value: &Value, indent: usize) -> String {
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
     value.serialize(&mut serializer).expect("serializable");
     String::from_utf8(out).expect("UTF-8")
+}
+
+/// A response read off the wire by [`TestApp::raw_exchange`].
+pub struct RawResponse {
+    /// The status code.
+    pub status: u16,
+    /// The body, as text.
+    pub body: String,
+}
+
+fn exchange(authority: &str, request: &[u8]) -> RawResponse {
+    use std::io::{Read as _, Write as _};
+
+    let mut stream = std::net::TcpStream::connect(authority).expect("connected");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout set");
+    stream.write_all(request).expect("request written");
+    // Read up to the end of the body its Content-Length announces, not to the connection's end:
+    // a server may keep a connection open for a while after answering early.
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        if let Some(response) = complete_response(&raw) {
+            return response;
+        }
+        let read = stream.read(&mut buffer).expect("response read");
+        assert!(read > 0, "connection closed mid-response: {raw:?}");
+        raw.extend_from_slice(&buffer[..read]);
+    }
+}
+
+/// The response in `raw`, once its head and its Content-Length of body have arrived.
+fn complete_response(raw: &[u8]) -> Option<RawResponse> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().expect("numeric Content-Length"))
+        })
+        .expect("a Content-Length");
+    if body.len() < length {
+        return None;
+    }
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    Some(RawResponse {
+        status,
+        body: body.to_owned(),
+    })
+}
+
+/// The value of an `Authorization` header carrying these basic credentials.
+pub fn basic_authorization((username, password): (&str, &str)) -> String {
+    use base64::Engine as _;
+
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
 }

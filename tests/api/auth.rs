@@ -1,0 +1,457 @@
+//! Authentication and permission: DRF's basic-auth messages with an RFC 7235 challenge, the
+//! staff-only rule, the credentials cache, and the throttle on failed logins.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::json;
+use station_api::accounts::{self, Role};
+use station_api::auth::password::PasswordHasher;
+use station_api::domain::user::{NewPassword, Username};
+
+use crate::helpers::{
+    ADMIN, CHEAP_HASHING, TestApp, VIEWER, assert_detail, basic_authorization, header, json_body,
+    send, spawn_app, spawn_app_with,
+};
+
+const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
+const INVALID: &str = "Invalid username/password.";
+const CHALLENGE: &str = "Basic realm=\"station-api\"";
+
+/// A GET of the station list with `authorization` as the raw header value.
+fn with_authorization(app: &TestApp, authorization: &str) -> RequestBuilder {
+    app.anonymous(Method::GET, "/station/")
+        .header("authorization", authorization)
+}
+
+/// A GET of the station list with these basic credentials.
+fn as_user(app: &TestApp, username: &str, password: &str) -> RequestBuilder {
+    app.anonymous(Method::GET, "/station/")
+        .basic_auth(username, Some(password))
+}
+
+/// Asserts a 401 with the challenge and `detail`.
+async fn assert_unauthorized(response: Response, detail: &str) {
+    assert_eq!(
+        header(&response, "www-authenticate").as_deref(),
+        Some(CHALLENGE)
+    );
+    assert_detail(response, StatusCode::UNAUTHORIZED, detail).await;
+}
+
+/// Asserts a 429 whose message and `Retry-After` name the same whole number of seconds, at most
+/// `refill` away.
+async fn assert_throttled(response: Response, refill: Duration) {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&response, "vary").as_deref(), Some("Accept"));
+    assert!(header(&response, "allow").is_some());
+    let retry_after: u64 = header(&response, "retry-after")
+        .expect("a Retry-After header")
+        .parse()
+        .expect("Retry-After in whole seconds");
+    assert!(
+        (1..=refill.as_secs()).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    assert_eq!(
+        json_body(response).await,
+        json!({"detail": format!(
+            "Request was throttled. Expected available in {retry_after} seconds."
+        )})
+    );
+}
+
+fn username(name: &str) -> Username {
+    Username::parse(name).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+#[actix_web::test]
+async fn no_credentials_get_401_with_a_basic_challenge() {
+    // Arrange
+    let app = spawn_app().await;
+
+    for (method, path) in [
+        (Method::GET, "/"),
+        (Method::GET, "/station/"),
+        (Method::POST, "/station/"),
+        (Method::GET, "/station/1/"),
+        (Method::DELETE, "/station/1/"),
+    ] {
+        // Act
+        let response = send(app.anonymous(method, path)).await;
+
+        // Assert
+        assert_unauthorized(response, NOT_PROVIDED).await;
+    }
+}
+
+#[actix_web::test]
+async fn another_scheme_counts_as_no_credentials() {
+    // Arrange
+    let app = spawn_app().await;
+
+    for authorization in [
+        "Bearer abc.def.ghi",
+        "Digest username=\"admin\"",
+        "Token x",
+        "",
+    ] {
+        // Act
+        let response = send(with_authorization(&app, authorization)).await;
+
+        // Assert
+        assert_unauthorized(response, NOT_PROVIDED).await;
+    }
+}
+
+#[actix_web::test]
+async fn each_malformed_basic_header_gets_its_drf_message() {
+    // Arrange
+    let app = spawn_app().await;
+    let cases = [
+        ("Basic", "Invalid basic header. No credentials provided."),
+        ("Basic   ", "Invalid basic header. No credentials provided."),
+        (
+            "Basic a b",
+            "Invalid basic header. Credentials string should not contain spaces.",
+        ),
+        (
+            "Basic !!!notbase64",
+            "Invalid basic header. Credentials not correctly base64 encoded.",
+        ),
+        // "admin" with no colon
+        (
+            "Basic YWRtaW4=",
+            "Invalid basic header. Credentials not correctly base64 encoded.",
+        ),
+    ];
+
+    for (authorization, message) in cases {
+        // Act
+        let response = send(with_authorization(&app, authorization)).await;
+
+        // Assert
+        assert_unauthorized(response, message).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let wrong_password = send(as_user(&app, ADMIN.0, "not-the-password")).await;
+    let unknown_user = send(as_user(&app, "nobody", ADMIN.1)).await;
+    let empty_password = send(as_user(&app, ADMIN.0, "")).await;
+
+    // Assert
+    assert_unauthorized(wrong_password, INVALID).await;
+    assert_unauthorized(unknown_user, INVALID).await;
+    assert_unauthorized(empty_password, INVALID).await;
+}
+
+#[actix_web::test]
+async fn a_401_never_depends_on_whether_the_path_exists() {
+    // Arrange
+    let app = spawn_app().await;
+
+    for path in ["/station/99/", "/station/abc/", "/station/?page=99"] {
+        // Act
+        let response = send(
+            app.anonymous(Method::GET, path)
+                .basic_auth(ADMIN.0, Some("wrong-password")),
+        )
+        .await;
+
+        // Assert
+        assert_unauthorized(response, INVALID).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who may call
+
+#[actix_web::test]
+async fn an_active_staff_user_may_use_the_api() {
+    // Arrange
+    let app = spawn_app().await;
+    app.add_user("operator", "operator-password", Role::Staff);
+
+    // Act
+    let superuser = send(as_user(&app, ADMIN.0, ADMIN.1)).await;
+    let staff = send(as_user(&app, "operator", "operator-password")).await;
+
+    // Assert
+    assert_eq!(superuser.status(), StatusCode::OK);
+    assert_eq!(staff.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_user_who_is_not_staff_gets_403() {
+    // Arrange
+    let app = spawn_app().await;
+
+    for (method, path) in [
+        (Method::GET, "/"),
+        (Method::GET, "/station/"),
+        (Method::POST, "/station/"),
+        (Method::GET, "/station/1/"),
+    ] {
+        // Act
+        let response = send(app.viewer(method, path)).await;
+
+        // Assert
+        assert_detail(
+            response,
+            StatusCode::FORBIDDEN,
+            "You do not have permission to perform this action.",
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn the_scheme_is_case_insensitive_and_the_password_may_hold_colons() {
+    // Arrange: DRF splits the credentials at the first colon.
+    let app = spawn_app().await;
+    app.add_user("colon", "pass:word:with:colons", Role::Staff);
+    let lowercase = basic_authorization(ADMIN).replace("Basic ", "basic ");
+
+    // Act
+    let colons = send(as_user(&app, "colon", "pass:word:with:colons")).await;
+    let scheme = send(with_authorization(&app, &lowercase)).await;
+
+    // Assert
+    assert_eq!(colons.status(), StatusCode::OK);
+    assert_eq!(scheme.status(), StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The credentials cache
+
+#[actix_web::test]
+async fn a_changed_password_takes_effect_at_once() {
+    // Arrange: the old password has been verified, so it is cached.
+    let app = spawn_app().await;
+    assert_eq!(
+        send(as_user(&app, ADMIN.0, ADMIN.1)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(as_user(&app, ADMIN.0, ADMIN.1)).await.status(),
+        StatusCode::OK
+    );
+
+    // Act
+    accounts::change_password(
+        &app.database,
+        &PasswordHasher::new(CHEAP_HASHING).unwrap(),
+        &username(ADMIN.0),
+        &NewPassword::parse("a-brand-new-password".to_owned()).unwrap(),
+    )
+    .unwrap();
+
+    // Assert
+    let old = send(as_user(&app, ADMIN.0, ADMIN.1)).await;
+    assert_unauthorized(old, INVALID).await;
+    let new = send(as_user(&app, ADMIN.0, "a-brand-new-password")).await;
+    assert_eq!(new.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_deleted_user_is_refused_at_once() {
+    // Arrange: the password has been verified, so it is cached.
+    let app = spawn_app().await;
+    app.add_user("leaver", "leaver-password", Role::Staff);
+    let before = send(as_user(&app, "leaver", "leaver-password")).await;
+    assert_eq!(before.status(), StatusCode::OK);
+
+    // Act
+    accounts::delete(&app.database, &username("leaver")).unwrap();
+
+    // Assert
+    let after = send(as_user(&app, "leaver", "leaver-password")).await;
+    assert_unauthorized(after, INVALID).await;
+    assert_eq!(
+        send(as_user(&app, ADMIN.0, ADMIN.1)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn a_user_recreated_with_the_same_name_needs_the_new_password() {
+    // Arrange
+    let app = spawn_app().await;
+    app.add_user("reused", "first-password", Role::Staff);
+    assert_eq!(
+        send(as_user(&app, "reused", "first-password"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    accounts::delete(&app.database, &username("reused")).unwrap();
+
+    // Act
+    app.add_user("reused", "second-password", Role::Regular);
+
+    // Assert
+    let old = send(as_user(&app, "reused", "first-password")).await;
+    assert_unauthorized(old, INVALID).await;
+    let new = send(as_user(&app, "reused", "second-password")).await;
+    assert_eq!(new.status(), StatusCode::FORBIDDEN);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The throttle
+
+/// A server that allows 3 failed logins and then one more a minute.
+async fn spawn_throttled_app(trust_proxy: bool) -> TestApp {
+    spawn_app_with(|settings| {
+        settings.auth.throttle.burst = 3;
+        settings.auth.throttle.refill_every = REFILL;
+        settings.http.trust_proxy = trust_proxy;
+    })
+    .await
+}
+
+const REFILL: Duration = Duration::from_secs(60);
+
+/// Sends three wrong passwords for `user`, each answered 401.
+async fn fail_three_times(app: &TestApp, user: &str) {
+    for _ in 0..3 {
+        let response = send(as_user(app, user, "wrong-password")).await;
+        assert_unauthorized(response, INVALID).await;
+    }
+}
+
+#[actix_web::test]
+async fn after_the_burst_of_failures_even_an_unverified_right_password_gets_429() {
+    // Arrange
+    let app = spawn_throttled_app(false).await;
+    fail_three_times(&app, ADMIN.0).await;
+
+    // Act
+    let right_password = send(as_user(&app, ADMIN.0, ADMIN.1)).await;
+    let wrong_password = send(as_user(&app, ADMIN.0, "wrong-password")).await;
+
+    // Assert
+    assert_throttled(right_password, REFILL).await;
+    assert_throttled(wrong_password, REFILL).await;
+}
+
+#[actix_web::test]
+async fn a_previously_verified_password_is_not_throttled() {
+    // Arrange: the admin logs in, then someone guesses the admin's password.
+    let app = spawn_throttled_app(false).await;
+    assert_eq!(
+        send(as_user(&app, ADMIN.0, ADMIN.1)).await.status(),
+        StatusCode::OK
+    );
+    fail_three_times(&app, ADMIN.0).await;
+
+    // Act
+    let admin = send(as_user(&app, ADMIN.0, ADMIN.1)).await;
+    let guess = send(as_user(&app, ADMIN.0, "another-guess")).await;
+
+    // Assert: the guesser cannot lock the admin out, and is still throttled.
+    assert_eq!(admin.status(), StatusCode::OK);
+    assert_throttled(guess, REFILL).await;
+}
+
+#[actix_web::test]
+async fn another_username_from_the_same_client_is_throttled_too() {
+    // Arrange
+    let app = spawn_throttled_app(false).await;
+    fail_three_times(&app, ADMIN.0).await;
+
+    // Act
+    let viewer = send(as_user(&app, VIEWER.0, VIEWER.1)).await;
+    let unknown = send(as_user(&app, "someone-else", "password")).await;
+
+    // Assert
+    assert_throttled(viewer, REFILL).await;
+    assert_throttled(unknown, REFILL).await;
+}
+
+#[actix_web::test]
+async fn malformed_headers_do_not_count_as_failed_logins() {
+    // Arrange
+    let app = spawn_throttled_app(false).await;
+    for _ in 0..5 {
+        let response = send(with_authorization(&app, "Basic !!!")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let response = send(app.anonymous(Method::GET, "/station/")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    // Act
+    let admin = send(as_user(&app, ADMIN.0, ADMIN.1)).await;
+
+    // Assert
+    assert_eq!(admin.status(), StatusCode::OK);
+}
+
+/// `request` as if it came through the proxy from `client`.
+fn from_client(request: RequestBuilder, client: &str) -> RequestBuilder {
+    request.header("x-forwarded-for", client)
+}
+
+#[actix_web::test]
+async fn failures_for_one_username_from_many_clients_throttle_that_username() {
+    // Arrange: behind a trusted proxy, three clients each guess the admin's password once.
+    let app = spawn_throttled_app(true).await;
+    for client in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        let response = send(from_client(as_user(&app, ADMIN.0, "wrong"), client)).await;
+        assert_unauthorized(response, INVALID).await;
+    }
+
+    // Act
+    let admin = send(from_client(as_user(&app, ADMIN.0, ADMIN.1), "192.0.2.4")).await;
+    let viewer = send(from_client(as_user(&app, VIEWER.0, VIEWER.1), "192.0.2.4")).await;
+
+    // Assert: the username is throttled; the fourth client is not.
+    assert_throttled(admin, REFILL).await;
+    assert_eq!(viewer.status(), StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn failures_from_one_client_throttle_that_client_only_behind_a_trusted_proxy() {
+    // Arrange: one client guesses three different usernames.
+    let app = spawn_throttled_app(true).await;
+    for user in ["alice", "bob", "carol"] {
+        let response = send(from_client(as_user(&app, user, "wrong"), "192.0.2.7")).await;
+        assert_unauthorized(response, INVALID).await;
+    }
+
+    // Act
+    let same_client = send(from_client(as_user(&app, VIEWER.0, VIEWER.1), "192.0.2.7")).await;
+    let other_client = send(from_client(as_user(&app, VIEWER.0, VIEWER.1), "192.0.2.8")).await;
+
+    // Assert
+    assert_throttled(same_client, REFILL).await;
+    assert_eq!(other_client.status(), StatusCode::FORBIDDEN);
+}
+
+#[actix_web::test]
+async fn forwarded_addresses_are_ignored_for_the_throttle_unless_the_proxy_is_trusted() {
+    // Arrange: three usernames guessed, each claiming a different forwarded address.
+    let app = spawn_throttled_app(false).await;
+    for (user, client) in [
+        ("alice", "192.0.2.1"),
+        ("bob", "192.0.2.2"),
+        ("carol", "192.0.2.3"),
+    ] {
+        let response = send(from_client(as_user(&app, user, "wrong"), client)).await;
+        assert_unauthorized(response, INVALID).await;
+    }
+
+    // Act
+    let viewer = send(from_client(as_user(&app, VIEWER.0, VIEWER.1), "192.0.2.4")).await;
+
+    // Assert: the real peer address made all three attempts.
+    assert_throttled(viewer, REFILL).await;
+}

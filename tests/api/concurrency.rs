@@ -1,0 +1,77 @@
+//! Many clients at once: SQLite has one writer, yet no client may see `database is locked`, and
+//! no acknowledged write may go missing.
+
+use std::collections::HashSet;
+
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{ADMIN, reading, spawn_app};
+
+#[actix_web::test]
+async fn concurrent_creates_all_succeed_with_unique_ids_and_are_all_stored() {
+    let app = spawn_app().await;
+    let creates = (0..64).map(|n| {
+        let body = reading(&format!("burst-{n}"));
+        let request = app.admin(Method::POST, "/station/").json(&body);
+        async move { request.send().await.unwrap() }
+    });
+
+    let responses = join_all(creates).await;
+
+    let mut ids = HashSet::new();
+    for response in responses {
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        assert!(ids.insert(body["id"].as_i64().unwrap()), "duplicate id");
+    }
+    let listing: Value = app.get("/station/").await.json().await.unwrap();
+    assert_eq!(listing["count"], 64);
+}
+
+#[actix_web::test]
+async fn concurrent_writes_of_every_kind_never_fail() {
+    let app = spawn_app().await;
+    let seeded = app.seed_stations(20).await;
+    let ids: Vec<i64> = seeded.iter().map(|s| s["id"].as_i64().unwrap()).collect();
+    let mut requests = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let path = format!("/station/{id}/");
+        let request = match n % 4 {
+            0 => app.admin(Method::PUT, &path).json(&reading("replaced")),
+            1 => app
+                .admin(Method::PATCH, &path)
+                .json(&serde_json::json!({"temperature": n})),
+            2 => app.admin(Method::DELETE, &path),
+            _ => app.admin(Method::POST, "/station/").json(&reading("extra")),
+        };
+        requests.push(async move { request.send().await.unwrap().status() });
+    }
+
+    let statuses = join_all(requests).await;
+
+    for status in statuses {
+        assert!(status.is_success(), "got {status}");
+    }
+    let listing: Value = app.get("/station/").await.json().await.unwrap();
+    assert_eq!(listing["count"], 20 - 5 + 5);
+}
+
+#[actix_web::test]
+async fn a_burst_of_first_requests_with_the_same_credentials_all_get_in() {
+    let app = spawn_app().await;
+    let requests = (0..32).map(|_| {
+        let request = app
+            .anonymous(Method::GET, "/station/")
+            .basic_auth(ADMIN.0, Some(ADMIN.1));
+        async move { request.send().await.unwrap().status() }
+    });
+
+    let statuses = join_all(requests).await;
+
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+}
