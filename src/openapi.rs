@@ -4,7 +4,7 @@
 use utoipa::openapi::content::Content;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::schema::{Object, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
@@ -50,7 +50,7 @@ pub const BASIC_AUTH: &str = "basicAuth";
         (name = "station", description = "Weather-station readings (admin users only)."),
         (name = "health", description = "Probes for load balancers; no authentication."),
     ),
-    modifiers(&AdminOnly),
+    modifiers(&AdminOnly, &DescribedParameters),
 )]
 pub struct ApiDoc;
 
@@ -168,6 +168,31 @@ impl Modify for AdminOnly {
                         .responses
                         .entry((*status).to_owned())
                         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+                }
+            }
+        }
+    }
+}
+
+/// Repeats each parameter's description on its schema, the only place openapi-python-client
+/// reads it from: without it the generated docstrings say nothing about `page` or `id`.
+struct DescribedParameters;
+
+impl Modify for DescribedParameters {
+    fn modify(&self, document: &mut Document) {
+        for item in document.paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let RefOr::T(parameter) = parameter else {
+                        continue;
+                    };
+                    if let (Some(description), Some(RefOr::T(Schema::Object(schema)))) =
+                        (&parameter.description, &mut parameter.schema)
+                    {
+                        schema
+                            .description
+                            .get_or_insert_with(|| description.clone());
+                    }
                 }
             }
         }

@@ -1,0 +1,280 @@
+// Drives a live station-api through the generated TypeScript client, and nothing else.
+//
+// Covers what an SDK user does: basic auth; create the textbook's reading; list every page by
+// following `next`; retrieve; replace (PUT); change (PATCH); delete; and one of each error body
+// (400 field errors, 401, 404) as the client's typed error models. Exits non-zero on the first
+// failed check. Generate the client first with `sdk/generate.sh`, then `npm run build`.
+//
+// Usage: STATION_URL=http://127.0.0.1:8000 STATION_USERNAME=admin STATION_PASSWORD=... \
+//            node build/src/check_client.js
+
+import { createClient, createConfig } from '../generated/client/index.js';
+import {
+  apiRoot,
+  createStation,
+  destroyStation,
+  listStations,
+  partialUpdateStation,
+  retrieveStation,
+  updateStation,
+} from '../generated/sdk.gen.js';
+import type {
+  ErrorDetail,
+  PaginatedStationList,
+  Station,
+  StationInput,
+  ValidationErrors,
+} from '../generated/types.gen.js';
+
+const PAGE_SIZE = 10;
+const EXTRA_READINGS = 2 * PAGE_SIZE; // with the textbook's, at least three pages
+const TEXTBOOK: StationInput = {
+  name: 'CityName',
+  timestamp: 1393926310,
+  temperature: 28,
+  lat: 30.733315,
+  lon: 76.779418,
+};
+
+class CheckFailed extends Error {}
+
+function check(condition: boolean, message: string): asserts condition {
+  if (!condition) {
+    throw new CheckFailed(message);
+  }
+}
+
+/** What every generated function resolves to when `throwOnError` is off. */
+type Outcome<T, E> = { data: T | undefined; error: E | undefined; response: Response };
+
+/** The body of a successful `outcome`, which must have `status`. */
+function success<T, E>(outcome: Outcome<T, E>, status: number): T {
+  check(
+    outcome.response.status === status && outcome.data !== undefined,
+    `expected ${status}, got ${outcome.response.status}: ${JSON.stringify(outcome.error)}`,
+  );
+  return outcome.data;
+}
+
+/** The error body of a failed `outcome`, which must have `status`. */
+function failure<T, E>(outcome: Outcome<T, E>, status: number): E {
+  check(
+    outcome.response.status === status && outcome.error !== undefined,
+    `expected ${status}, got ${outcome.response.status}: ${JSON.stringify(outcome.data)}`,
+  );
+  return outcome.error;
+}
+
+/** Narrows a 400 body (`ErrorDetail | ValidationErrors`) to field errors. */
+function isValidationErrors(body: ErrorDetail | ValidationErrors): body is ValidationErrors {
+  return !('detail' in body);
+}
+
+function isErrorDetail(body: unknown): body is ErrorDetail {
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    typeof (body as { detail?: unknown }).detail === 'string'
+  );
+}
+
+function sameReading(station: Station, expected: StationInput): boolean {
+  return (
+    station.name === expected.name &&
+    station.timestamp === expected.timestamp &&
+    station.temperature === expected.temperature &&
+    station.lat === expected.lat &&
+    station.lon === expected.lon
+  );
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The `page` query parameter of a `next`/`previous` link, for `listStations({ query })`. */
+function pageOf(link: string): string {
+  const url = new URL(link);
+  check(url.pathname === '/station/', `a page link should point at /station/: ${link}`);
+  return url.searchParams.get('page') ?? '';
+}
+
+async function main(): Promise<void> {
+  const baseUrl = process.env.STATION_URL ?? 'http://127.0.0.1:8000';
+  const username = process.env.STATION_USERNAME ?? 'admin';
+  const password = process.env.STATION_PASSWORD;
+  check(password !== undefined, 'set STATION_PASSWORD');
+
+  // The document declares HTTP basic auth; the client encodes `user:password` itself.
+  const admin = createClient(createConfig({ baseUrl, auth: `${username}:${password}` }));
+  admin.interceptors.request.use((request) => {
+    if (['POST', 'PUT', 'PATCH'].includes(request.method)) {
+      const contentType = request.headers.get('content-type');
+      check(contentType === 'application/json', `${request.method} sent ${contentType}, not JSON`);
+    }
+    return request;
+  });
+  const anonymous = createClient(createConfig({ baseUrl }));
+  const impostor = createClient(createConfig({ baseUrl, auth: `${username}:${password}-wrong` }));
+
+  const root = success(await apiRoot({ client: admin }), 200);
+  check(root.station === `${baseUrl}/station/`, `API root: ${root.station}`);
+  console.log('ok  basic auth: the API root answers');
+
+  // Create
+  const created = await createStation({ client: admin, body: TEXTBOOK });
+  const reading = success(created, 201);
+  check(sameReading(reading, TEXTBOOK), `created ${JSON.stringify(reading)}`);
+  check(reading.url === `${baseUrl}/station/${reading.id}/`, `url ${reading.url}`);
+  check(created.response.headers.get('location') === reading.url, 'Location is not the new url');
+  console.log(`ok  create: the textbook's reading is ${reading.url}`);
+
+  // List, following `next` to the end
+  const extraIds: number[] = [];
+  for (let n = 0; n < EXTRA_READINGS; n++) {
+    const body: StationInput = {
+      name: `sdk-typescript-${n}`,
+      timestamp: 1393926310 + n,
+      temperature: 20 + n / 10,
+      lat: -45.5,
+      lon: 170.25,
+    };
+    extraIds.push(success(await createStation({ client: admin, body }), 201).id);
+  }
+  const first = success(await listStations({ client: admin }), 200);
+  check(first.previous === null, `page 1 has a previous link: ${first.previous}`);
+  const ids: number[] = [];
+  let page: PaginatedStationList = first;
+  let pages = 1;
+  for (;;) {
+    check(page.count === first.count, 'the count changed while paging');
+    check(page.results.length <= PAGE_SIZE, `a page holds ${page.results.length} readings`);
+    ids.push(...page.results.map((station) => station.id));
+    if (page.next === null) {
+      break;
+    }
+    check(pages <= Math.floor(first.count / PAGE_SIZE) + 1, '`next` does not stop');
+    const number = pageOf(page.next);
+    page = success(await listStations({ client: admin, query: { page: number } }), 200);
+    pages += 1;
+    check(page.previous !== null, `page ${number} has no previous link`);
+  }
+  check(ids.length === first.count, `walked ${ids.length} readings, count says ${first.count}`);
+  check(
+    ids.every((id, i) => i === 0 || id > (ids[i - 1] ?? Infinity)),
+    'pages are not in id order, or overlap',
+  );
+  check(
+    [reading.id, ...extraIds].every((id) => ids.includes(id)),
+    'a created reading is missing from the pages',
+  );
+  check(pages === Math.ceil(first.count / PAGE_SIZE), `${pages} pages for ${first.count} readings`);
+  check(pages >= 3, `only ${pages} pages: pagination was not exercised`);
+  const last = success(await listStations({ client: admin, query: { page: 'last' } }), 200);
+  check(
+    last.next === null && last.results.at(-1)?.id === ids.at(-1),
+    'page=last is not the end',
+  );
+  console.log(`ok  list: followed \`next\` through ${pages} pages, ${first.count} readings`);
+
+  // Retrieve
+  const path = { id: reading.id };
+  const fetched = success(await retrieveStation({ client: admin, path }), 200);
+  check(sameJson(fetched, reading), `retrieved ${JSON.stringify(fetched)}`);
+  console.log('ok  retrieve');
+
+  // Replace
+  const replacement: StationInput = { ...TEXTBOOK, timestamp: 1393926311, temperature: 29 };
+  const replaced = success(await updateStation({ client: admin, path, body: replacement }), 200);
+  check(sameReading(replaced, replacement), `PUT gave ${JSON.stringify(replaced)}`);
+  check(replaced.id === reading.id && replaced.url === reading.url, 'PUT changed the id');
+  console.log('ok  update (PUT)');
+
+  // Change
+  const changed = success(
+    await partialUpdateStation({ client: admin, path, body: { temperature: 29.5 } }),
+    200,
+  );
+  check(changed.temperature === 29.5, `PATCH gave ${JSON.stringify(changed)}`);
+  check(
+    sameJson(
+      [changed.name, changed.timestamp, changed.lat, changed.lon],
+      [replaced.name, replaced.timestamp, replaced.lat, replaced.lon],
+    ),
+    'PATCH changed fields it was not given',
+  );
+  const unchanged = success(await partialUpdateStation({ client: admin, path, body: {} }), 200);
+  check(sameJson(unchanged, changed), 'an empty PATCH changed the reading');
+  console.log('ok  partial update (PATCH)');
+
+  // 400: field errors, one list of messages per failing field
+  const invalid: StationInput = { ...TEXTBOOK, name: '', lat: 91 };
+  const errors = failure(await createStation({ client: admin, body: invalid }), 400);
+  check(isValidationErrors(errors), `expected field errors, got ${JSON.stringify(errors)}`);
+  check(sameJson(errors.name, ['This field may not be blank.']), `name errors: ${errors.name}`);
+  check(
+    sameJson(errors.lat, ['Ensure this value is less than or equal to 90.']),
+    `lat errors: ${errors.lat}`,
+  );
+  check(
+    errors.timestamp === undefined && errors.temperature === undefined && errors.lon === undefined,
+    `valid fields reported: ${JSON.stringify(errors)}`,
+  );
+  const patchErrors = failure(
+    await partialUpdateStation({ client: admin, path, body: { lon: 181 } }),
+    400,
+  );
+  check(isValidationErrors(patchErrors), `expected field errors, got ${JSON.stringify(patchErrors)}`);
+  check(
+    sameJson(patchErrors.lon, ['Ensure this value is less than or equal to 180.']),
+    `lon errors: ${patchErrors.lon}`,
+  );
+  console.log('ok  400: field errors are ValidationErrors');
+
+  // Delete, and 404 afterwards
+  const deleted = await destroyStation({ client: admin, path });
+  check(deleted.response.status === 204 && deleted.error === undefined, 'DELETE did not give 204');
+  const gone: ErrorDetail = failure(await retrieveStation({ client: admin, path }), 404);
+  check(isErrorDetail(gone), `404 body: ${JSON.stringify(gone)}`);
+  check(gone.detail === 'No Station matches the given query.', `404: ${gone.detail}`);
+  console.log('ok  destroy (DELETE), then 404 is an ErrorDetail');
+
+  const pastTheEnd: ErrorDetail = failure(
+    await listStations({ client: admin, query: { page: String(pages + 1) } }),
+    404,
+  );
+  check(isErrorDetail(pastTheEnd), `404 body: ${JSON.stringify(pastTheEnd)}`);
+  check(pastTheEnd.detail === 'Invalid page.', `404: ${pastTheEnd.detail}`);
+  console.log('ok  404 for a page past the end is an ErrorDetail');
+
+  // 401: without credentials, and with a wrong password
+  const denied = await listStations({ client: anonymous });
+  const detail: ErrorDetail = failure(denied, 401);
+  check(isErrorDetail(detail), `401 body: ${JSON.stringify(detail)}`);
+  check(detail.detail === 'Authentication credentials were not provided.', `401: ${detail.detail}`);
+  check(
+    denied.response.headers.get('www-authenticate') === 'Basic realm="station-api"',
+    `challenge: ${denied.response.headers.get('www-authenticate')}`,
+  );
+  const wrong: ErrorDetail = failure(await listStations({ client: impostor }), 401);
+  check(isErrorDetail(wrong), `401 body: ${JSON.stringify(wrong)}`);
+  check(wrong.detail === 'Invalid username/password.', `401: ${wrong.detail}`);
+  console.log('ok  401 is an ErrorDetail, with the Basic challenge');
+
+  // Leave the server as we found it.
+  for (const id of extraIds) {
+    const outcome = await destroyStation({ client: admin, path: { id } });
+    check(outcome.response.status === 204, `cleanup of ${id}`);
+  }
+
+  console.log('typescript client: all checks passed');
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof CheckFailed) {
+    console.error(`FAILED: ${error.message}`);
+  } else {
+    console.error(error);
+  }
+  process.exit(1);
+});
