@@ -156,6 +156,9 @@ impl Database {
             .max_size(settings.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(settings.checkout_timeout)
+            // r2d2 would run `SELECT 1` before every checkout; a failing query reports a broken
+            // connection just as well, and Diesel marks it broken so the pool replaces it.
+            .test_on_check_out(false)
             .connection_customizer(Box::new(SqliteServerPragmas {
                 busy_timeout: settings.busy_timeout,
             }))

@@ -64,10 +64,11 @@ pub fn page(
 pub fn find(conn: &mut DbConnection, station_id: i64) -> QueryResult<Option<StationRow>> {
     use crate::db::schema::station::dsl::station;
 
+    // No `.first()`: SQLite re-prepares a statement whose `LIMIT ?` binding changes, on every run.
     station
         .find(station_id)
         .select(StationRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

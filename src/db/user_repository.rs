@@ -9,10 +9,11 @@ use crate::db::models::{NewUserRow, UserRow};
 pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Option<UserRow>> {
     use crate::db::schema::users::dsl::{username, users};
 
+    // `username` is unique, so no `.first()` (whose `LIMIT ?` makes SQLite re-prepare each run).
     users
         .filter(username.eq(name))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
