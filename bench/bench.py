@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Load benchmark for station-api against an actix-web "ceiling" server, both on loopback.
+
+Runs each scenario with wrk at several connection counts, first against the ceiling (constant
+bodies, no auth, no database: examples/ceiling.rs), then against the release build of the service
+on SQLite with a seeded table and HTTP basic auth, and prints a Markdown table with requests/s,
+p50/p99 latency, errors, the server's peak RSS and the ratio to the ceiling measured in the same
+run. The table is also written to bench/results/.
+
+    bench/run                 # full run: 4 scenarios x 1/16/64/256 connections, 10 s each
+    bench/run --quick         # smoke run for CI: 2 s, 16 connections, 1,000 rows
+    bench/run --soak          # 10 minutes of the mixed load at a steady rate, RSS every 10 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import platform
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+LUA = ROOT / "bench" / "scenario.lua"
+SCENARIOS = ["retrieve", "list", "create", "mixed"]
+SCENARIO_TITLES = {
+    "retrieve": "retrieve one station",
+    "list": "list page 1 (10 items, with count)",
+    "create": "create",
+    "mixed": "mixed 80% reads / 20% creates",
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_listening(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited early with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listened on port {port} within {seconds} s")
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Writing 5 to clear_refs resets VmHWM, so each scenario gets its own peak."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
+@dataclass
+class Measurement:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    statuses: dict[str, int]
+    peak_rss_mib: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def run_wrk(port: int, scenario: str, connections: int, seconds: int, env: dict[str, str]) -> Measurement:
+    threads = max(1, min(2, connections))
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(LUA), f"http://127.0.0.1:{port}",
+    ]
+    result = subprocess.run(
+        command, env={**os.environ, **env, "BENCH_MODE": scenario},
+        capture_output=True, text=True, check=False,
+    )
+    line = next((l for l in result.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    if result.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    data = json.loads(line.removeprefix("BENCH_JSON "))
+    statuses = {code: count for code, count in data["statuses"].items()}
+    bad_statuses = sum(count for code, count in statuses.items() if not code.startswith("2"))
+    socket_errors = data["connect_errors"] + data["read_errors"] + data["write_errors"] + data["timeouts"]
+    return Measurement(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=bad_statuses + socket_errors,
+        statuses=statuses,
+    )
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def build() -> None:
+    log("building the release binary and the ceiling server ...")
+    subprocess.run(
+        ["cargo", "build", "--release", "--locked", "--bin", "station-api", "--example", "ceiling"],
+        cwd=ROOT, check=True,
+    )
+
+
+def start_ceiling(workers: int) -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ROOT / "target/release/examples/ceiling"), "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_until_listening(port, process)
+    return Server("ceiling", process, port, {"BENCH_AUTH": "", "BENCH_ROWS": "10000"})
+
+
+def seed(database: Path, rows: int) -> None:
+    """Bulk-loads readings straight into the migrated SQLite file (the API would take minutes)."""
+    with sqlite3.connect(database) as conn:
+        conn.executemany(
+            "INSERT INTO station (name, timestamp, temperature, lat, lon) VALUES (?, ?, ?, ?, ?)",
+            (
+                (f"station-{n % 10}", 1_700_000_000 + n * 5, round(-20 + (n % 600) / 10, 1),
+                 59.91 + (n % 100) / 1000, 10.75 + (n % 100) / 1000)
+                for n in range(rows)
+            ),
+        )
+
+
+def start_service(workdir: Path, rows: int, workers: int, log_file: Path) -> Server:
+    binary = str(ROOT / "target/release/station-api")
+    database = workdir / "bench.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite://{database}"}
+    subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    seed(database, rows)
+    password = secrets.token_urlsafe(18)
+    subprocess.run(
+        [binary, "createsuperuser", "--username", "bench"], env=env, input=password + "\n",
+        text=True, check=True, stdout=subprocess.DEVNULL,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=log_file.open("w"),
+    )
+    wait_until_listening(port, process)
+    token = base64.b64encode(f"bench:{password}".encode()).decode()
+    return Server("station-api", process, port, {"BENCH_AUTH": f"Basic {token}", "BENCH_ROWS": str(rows)})
+
+
+def measure(server: Server, scenario: str, connections: int, seconds: int) -> Measurement:
+    pid = server.process.pid
+    reset_peak_rss(pid)
+    result = run_wrk(server.port, scenario, connections, seconds, server.env)
+    result.peak_rss_mib = proc_status_kib(pid, "VmHWM") / 1024
+    log(f"  {server.name:12} {scenario:8} c={connections:<4} {result.rps:9.0f} req/s  "
+        f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}  "
+        f"peak {result.peak_rss_mib:5.1f} MiB")
+    return result
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = proc_meminfo_gib()
+    return f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB, Linux {platform.release()}"
+
+
+def proc_meminfo_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "unknown"
+
+
+def load_run(args: argparse.Namespace) -> int:
+    connection_counts = [16] if args.quick else args.connections
+    seconds = 2 if args.quick else args.seconds
+    rows = 1000 if args.quick else args.rows
+    workers = args.workers
+    results: dict[tuple[str, int], tuple[Measurement, Measurement]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        log("ceiling:")
+        ceiling = start_ceiling(workers)
+        ceiling_results = {}
+        try:
+            for connections in connection_counts:
+                for scenario in SCENARIOS:
+                    ceiling_results[(scenario, connections)] = measure(ceiling, scenario, connections, seconds)
+        finally:
+            ceiling.stop()
+        log(f"station-api (SQLite, {rows:,} rows, basic auth):")
+        service = start_service(workdir, rows, workers, workdir / "server.log")
+        idle_rss = proc_status_kib(service.process.pid, "VmRSS") / 1024
+        try:
+            for connections in connection_counts:
+                for scenario in SCENARIOS:
+                    results[(scenario, connections)] = (
+                        measure(service, scenario, connections, seconds),
+                        ceiling_results[(scenario, connections)],
+                    )
+        finally:
+            service.stop()
+
+    total_errors = sum(r.errors for r, _ in results.values())
+    lines = [
+        f"# station-api benchmark, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `bench/run{' --quick' if args.quick else ''}` at commit `{git_commit()}`",
+        f"- machine: {machine()}; wrk and both servers on the same machine, over loopback",
+        f"- service: release build, SQLite with {rows:,} rows, HTTP basic auth (Argon2id defaults), "
+        f"{workers} workers, default logging (info, to a file); {seconds} s per cell",
+        f"- ceiling: `examples/ceiling.rs`, actix-web with constant bodies of the same sizes, "
+        f"no auth, no database, {workers} workers",
+        f"- idle RSS of the service after start-up: {idle_rss:.1f} MiB",
+        "",
+        "| scenario | conns | req/s | p50 ms | p99 ms | errors | peak RSS MiB | ceiling req/s | ceiling p99 ms | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in SCENARIOS:
+        for connections in connection_counts:
+            service_result, ceiling_result = results[(scenario, connections)]
+            ratio = service_result.rps / ceiling_result.rps if ceiling_result.rps else 0.0
+            lines.append(
+                f"| {SCENARIO_TITLES[scenario]} | {connections} | {service_result.rps:,.0f} | "
+                f"{service_result.p50_ms:.2f} | {service_result.p99_ms:.2f} | {service_result.errors} | "
+                f"{service_result.peak_rss_mib:.1f} | {ceiling_result.rps:,.0f} | "
+                f"{ceiling_result.p99_ms:.2f} | {ratio:.2f} |"
+            )
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if not args.quick:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H%M}.md"
+        path.write_text(report)
+        log(f"written to {path.relative_to(ROOT)}")
+    if total_errors:
+        log(f"FAILED: {total_errors} errors")
+        return 1
+    return 0
+
+
+def soak_run(args: argparse.Namespace) -> int:
+    minutes = args.soak_minutes
+    connections, pace_ms = 16, 20  # 16 connections, each one request per 20 ms: ~800 req/s
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        service = start_service(workdir, args.rows, args.workers, workdir / "server.log")
+        samples: list[tuple[float, float]] = []
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def sample() -> None:
+            while not stop.is_set():
+                rss = proc_status_kib(service.process.pid, "VmRSS") / 1024
+                samples.append((time.monotonic() - started, rss))
+                log(f"  t={samples[-1][0]:6.0f} s  RSS {rss:6.1f} MiB")
+                stop.wait(10)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            env = {**service.env, "BENCH_PACE_MS": str(pace_ms)}
+            result = run_wrk(service.port, "mixed", connections, int(minutes * 60), env)
+        finally:
+            stop.set()
+            sampler.join()
+            service.stop()
+
+    warm = [s for s in samples if s[0] >= 60] or samples
+    n = len(warm)
+    mean_t = sum(t for t, _ in warm) / n
+    mean_r = sum(r for _, r in warm) / n
+    variance = sum((t - mean_t) ** 2 for t, _ in warm) or 1.0
+    slope_per_min = sum((t - mean_t) * (r - mean_r) for t, r in warm) / variance * 60
+    growth = slope_per_min * (warm[-1][0] - warm[0][0]) / 60
+    flat = abs(growth) <= max(2.0, 0.05 * mean_r)
+    non_2xx = {code: count for code, count in result.statuses.items() if not code.startswith("2")}
+    report = "\n".join([
+        f"# station-api soak, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `bench/run --soak` at commit `{git_commit()}`; machine: {machine()}",
+        f"- load: mixed 80/20, {connections} connections paced at one request per {pace_ms} ms each, "
+        f"{minutes:g} minutes; SQLite starting at {args.rows:,} rows",
+        f"- requests: {result.requests:,} ({result.rps:,.0f} req/s), p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms",
+        f"- non-2xx responses: {sum(non_2xx.values())} {non_2xx or ''}; socket errors and timeouts: "
+        f"{result.errors - sum(non_2xx.values())}",
+        f"- RSS samples (every 10 s): min {min(r for _, r in samples):.1f} MiB, "
+        f"max {max(r for _, r in samples):.1f} MiB; trend after the first minute "
+        f"{slope_per_min:+.3f} MiB/min ({growth:+.2f} MiB over the run)",
+        f"- verdict: {'PASS' if flat and result.errors == 0 else 'FAIL'} "
+        f"(RSS {'flat' if flat else 'growing'}, {result.errors} errors)",
+        "",
+        "RSS samples (s, MiB): " + ", ".join(f"{t:.0f}:{r:.1f}" for t, r in samples),
+    ]) + "\n"
+    print(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"soak-{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H%M}.md"
+    path.write_text(report)
+    log(f"written to {path.relative_to(ROOT)}")
+    return 0 if flat and result.errors == 0 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (what CI runs)")
+    parser.add_argument("--soak", action="store_true", help="the soak test instead of the load table")
+    parser.add_argument("--soak-minutes", type=float, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per cell")
+    parser.add_argument("--rows", type=int, default=10_000, help="rows seeded into SQLite")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64, 256])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    args = parser.parse_args()
+    if not args.no_build:
+        build()
+    return soak_run(args) if args.soak else load_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+-- wrk script for bench/bench.py. The runner sets, in the environment:
+--   BENCH_MODE   retrieve | list | create | mixed
+--   BENCH_AUTH   the Authorization header value ("" for the ceiling)
+--   BENCH_ROWS   ids 1..BENCH_ROWS exist
+--   BENCH_PACE_MS  optional delay before each request (the soak's steady rate)
+
+local mode = os.getenv("BENCH_MODE") or "retrieve"
+local auth = os.getenv("BENCH_AUTH") or ""
+local rows = tonumber(os.getenv("BENCH_ROWS") or "1000")
+local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "0")
+local create_body = '{"name":"bench","timestamp":1700000000,"temperature":21.5,"lat":59.91,"lon":10.75}'
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  statuses = {}
+  math.randomseed(os.time() + #threads * 7919)
+end
+
+local function headers(json)
+  local h = {}
+  if auth ~= "" then h["Authorization"] = auth end
+  if json then h["Content-Type"] = "application/json" end
+  return h
+end
+
+local function retrieve()
+  return wrk.format("GET", "/station/" .. math.random(1, rows) .. "/", headers(false))
+end
+
+local function create()
+  return wrk.format("POST", "/station/", headers(true), create_body)
+end
+
+function request()
+  if mode == "retrieve" then
+    return retrieve()
+  elseif mode == "list" then
+    return wrk.format("GET", "/station/", headers(false))
+  elseif mode == "create" then
+    return create()
+  elseif math.random() < 0.8 then
+    return retrieve()
+  else
+    return create()
+  end
+end
+
+if pace_ms > 0 then
+  function delay()
+    return pace_ms
+  end
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local merged = {}
+  for _, thread in ipairs(threads) do
+    local counts = thread:get("statuses")
+    for code, count in pairs(counts) do
+      local key = tostring(code)
+      merged[key] = (merged[key] or 0) + count
+    end
+  end
+  local parts = {}
+  for code, count in pairs(merged) do
+    table.insert(parts, string.format('"%s":%d', code, count))
+  end
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,' ..
+    '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"statuses":{%s}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
+    table.concat(parts, ",")))
+end
