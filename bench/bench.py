@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -172,21 +173,38 @@ def seed(database: Path, rows: int) -> None:
         )
 
 
-def start_service(workdir: Path, rows: int, workers: int, log_file: Path) -> Server:
-    binary = str(ROOT / "target/release/station-api")
-    database = workdir / "bench.db"
+BINARY = str(ROOT / "target/release/station-api")
+
+
+def prepare_database(workdir: Path, rows: int) -> tuple[Path, str]:
+    """A migrated, seeded database with a superuser; returns its path and the password."""
+    database = workdir / "pristine.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite://{database}"}
-    subprocess.run([binary, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([BINARY, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     seed(database, rows)
     password = secrets.token_urlsafe(18)
     subprocess.run(
-        [binary, "createsuperuser", "--username", "bench"], env=env, input=password + "\n",
+        [BINARY, "createsuperuser", "--username", "bench"], env=env, input=password + "\n",
         text=True, check=True, stdout=subprocess.DEVNULL,
     )
+    with sqlite3.connect(database) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return database, password
+
+
+def start_service(workdir: Path, pristine: Path, password: str, rows: int, workers: int,
+                  log_file: Path) -> Server:
+    """A server on a fresh copy of the pristine database, so every cell starts at `rows` rows."""
+    database = workdir / "bench.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(pristine, database)
+    env = {**os.environ, "DATABASE_URL": f"sqlite://{database}"}
+    binary = BINARY
     port = free_port()
     process = subprocess.Popen(
         [binary, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=log_file.open("w"),
+        env=env, stdout=subprocess.DEVNULL, stderr=log_file.open("a"),
     )
     wait_until_listening(port, process)
     token = base64.b64encode(f"bench:{password}".encode()).decode()
@@ -250,18 +268,22 @@ def load_run(args: argparse.Namespace) -> int:
                     ceiling_results[(scenario, connections)] = measure(ceiling, scenario, connections, seconds)
         finally:
             ceiling.stop()
-        log(f"station-api (SQLite, {rows:,} rows, basic auth):")
-        service = start_service(workdir, rows, workers, workdir / "server.log")
-        idle_rss = proc_status_kib(service.process.pid, "VmRSS") / 1024
-        try:
-            for connections in connection_counts:
-                for scenario in SCENARIOS:
+        log(f"station-api (SQLite, {rows:,} rows, basic auth; a fresh server and database per cell):")
+        pristine, password = prepare_database(workdir, rows)
+        idle_rss = 0.0
+        for connections in connection_counts:
+            for scenario in SCENARIOS:
+                service = start_service(workdir, pristine, password, rows, workers,
+                                        workdir / "server.log")
+                try:
+                    time.sleep(0.5)
+                    idle_rss = max(idle_rss, proc_status_kib(service.process.pid, "VmRSS") / 1024)
                     results[(scenario, connections)] = (
                         measure(service, scenario, connections, seconds),
                         ceiling_results[(scenario, connections)],
                     )
-        finally:
-            service.stop()
+                finally:
+                    service.stop()
 
     total_errors = sum(r.errors for r, _ in results.values())
     lines = [
@@ -273,7 +295,9 @@ def load_run(args: argparse.Namespace) -> int:
         f"{workers} workers, default logging (info, to a file); {seconds} s per cell",
         f"- ceiling: `examples/ceiling.rs`, actix-web with constant bodies of the same sizes, "
         f"no auth, no database, {workers} workers",
-        f"- idle RSS of the service after start-up: {idle_rss:.1f} MiB",
+        f"- idle RSS of the service after start-up (largest of the {len(results)} starts): {idle_rss:.1f} MiB",
+        f"- each service cell starts a fresh server on a fresh copy of the seeded database, so creates "
+        f"in one cell do not grow the table for the next",
         "",
         "| scenario | conns | req/s | p50 ms | p99 ms | errors | peak RSS MiB | ceiling req/s | ceiling p99 ms | ratio |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -306,7 +330,9 @@ def soak_run(args: argparse.Namespace) -> int:
     connections, pace_ms = 16, 20  # 16 connections, each one request per 20 ms: ~800 req/s
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        service = start_service(workdir, args.rows, args.workers, workdir / "server.log")
+        pristine, password = prepare_database(workdir, args.rows)
+        service = start_service(workdir, pristine, password, args.rows, args.workers,
+                                workdir / "server.log")
         samples: list[tuple[float, float]] = []
         stop = threading.Event()
         started = time.monotonic()

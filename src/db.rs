@@ -97,6 +97,11 @@ type ConnectionPool = Pool<ConnectionManager<DbConnection>>;
 #[derive(Clone)]
 pub struct Database {
     pool: ConnectionPool,
+    /// One permit per pooled connection: requests queue here, as futures, instead of each
+    /// taking a blocking thread only to wait inside `pool.get()` (hundreds of parked threads
+    /// under load, each with its own stack and malloc arena).
+    connection_permits: Arc<Semaphore>,
+    checkout_timeout: Duration,
     /// SQLite has one writer at a time: queueing writers here, before they take a blocking thread
     /// and a connection, beats having them spin on the file lock.
     write_gate: Arc<Semaphore>,
@@ -166,6 +171,8 @@ impl Database {
             .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         Ok(Self {
             pool,
+            connection_permits: Arc::new(Semaphore::new(settings.pool_size.max(1) as usize)),
+            checkout_timeout: settings.checkout_timeout,
             write_gate: Arc::new(Semaphore::new(1)),
         })
     }
@@ -209,11 +216,7 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let _turn = self
-            .write_gate
-            .acquire()
-            .await
-            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+        let _turn = self.wait_for(&self.write_gate).await?;
         self.off_the_async_workers(move |conn| conn.immediate_transaction(change))
             .await
     }
@@ -225,14 +228,28 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let permit = self.wait_for(&self.connection_permits).await?;
         let database = self.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            let _permit = permit;
             database.blocking(work)
         })
         .await
         .map_err(DbError::Task)?
+    }
+
+    /// A permit from `semaphore`, waiting at most the checkout timeout.
+    async fn wait_for(
+        &self,
+        semaphore: &Arc<Semaphore>,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, DbError> {
+        match tokio::time::timeout(self.checkout_timeout, semaphore.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(DbError::Unavailable(Box::new(closed))),
+            Err(elapsed) => Err(DbError::Unavailable(Box::new(elapsed))),
+        }
     }
 
     /// Runs `change` in an immediate transaction on this thread (command line, start-up).

@@ -75,3 +75,23 @@ async fn a_burst_of_first_requests_with_the_same_credentials_all_get_in() {
         "{statuses:?}"
     );
 }
+
+#[actix_web::test]
+async fn a_single_connection_pool_serves_a_burst_of_mixed_requests_in_turn() {
+    let app = crate::helpers::spawn_app_with(|settings| settings.database.pool_size = 1).await;
+    let requests = (0..48).map(|n| {
+        let request = if n % 3 == 0 {
+            app.admin(Method::POST, "/station/")
+                .json(&reading(&format!("queued-{n}")))
+        } else {
+            app.admin(Method::GET, "/station/")
+        };
+        async move { request.send().await.unwrap().status() }
+    });
+
+    let statuses = join_all(requests).await;
+
+    assert!(statuses.iter().all(StatusCode::is_success), "{statuses:?}");
+    let listing: Value = app.get("/station/").await.json().await.unwrap();
+    assert_eq!(listing["count"], 16);
+}
