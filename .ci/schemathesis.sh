@@ -12,28 +12,9 @@ if [ ! -x "$venv/bin/st" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4.3,<5'
 fi
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-export DATABASE_URL="sqlite://$work/fuzz.db"
-# Cheap hashes: the fuzzer measures the contract, not Argon2.
-export STATION_ARGON2_MEMORY_KIB=64 STATION_ARGON2_ITERATIONS=1
-password="fuzz-$(date +%s)-$RANDOM"
-echo "$password" | "$binary" createsuperuser --username fuzzer >/dev/null
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-RUST_LOG=warn "$binary" serve --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null
+# shellcheck source=.ci/server.sh
+. .ci/server.sh
+start_server "$binary" fuzzer
 
 # One worker: with parallel workers, this machine's CPython 3.11.7 sometimes fails inside
 # hypothesis with "SystemError: AST constructor recursion depth mismatch" (an ast.parse race).
@@ -50,8 +31,5 @@ status=0
     --workers 1 \
     --no-color || status=$?
 
-if grep -E 'ERROR station_api|panicked' "$work/server.log"; then
-    echo "the server logged errors during the fuzz run" >&2
-    status=1
-fi
+server_log_is_clean || status=1
 exit "$status"

@@ -26,30 +26,11 @@ sdk/generate.sh openapi/openapi.json
 step "compiling the TypeScript program against its client"
 (cd sdk/typescript && rm -rf build && node_modules/.bin/tsc -p tsconfig.json)
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 step "starting $binary"
-export DATABASE_URL="sqlite://$work/sdk.db"
-# Cheap hashes: the clients are under test, not Argon2.
-export STATION_ARGON2_MEMORY_KIB=64 STATION_ARGON2_ITERATIONS=1
 username=sdk
-password="sdk-$(date +%s)-$RANDOM"
-echo "$password" | "$binary" createsuperuser --username "$username" >/dev/null
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-RUST_LOG=warn "$binary" serve --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null
+# shellcheck source=.ci/server.sh
+. .ci/server.sh
+start_server "$binary" "$username"
 
 # The clients come from the committed file; make sure it is what this server speaks.
 curl -fsS "http://127.0.0.1:$port/api-docs/openapi.json" >"$work/served.json"
@@ -70,10 +51,7 @@ step "the Python client against the server"
 step "the TypeScript client against the server"
 node sdk/typescript/build/src/check_client.js || status=1
 
-if grep -E 'ERROR station_api|panicked' "$work/server.log"; then
-    echo "the server logged errors while the clients ran" >&2
-    status=1
-fi
+server_log_is_clean || status=1
 if [ "$status" -ne 0 ]; then
     echo "SDK checks failed" >&2
 fi

@@ -1,0 +1,37 @@
+# Sourced by the CI scripts that need a live server: `start_server BINARY USERNAME` creates a
+# temporary SQLite database with a superuser USERNAME, starts BINARY on a free loopback port and
+# waits until it is ready. It sets $work (a temporary directory, removed on exit), $port,
+# $password and $server_pid; the server's log is $work/server.log. Hashing is cheap on purpose:
+# the callers test the contract, not Argon2.
+
+work=$(mktemp -d)
+server_pid=""
+stop_server() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap stop_server EXIT
+
+start_server() {
+    local binary=$1 username=$2
+    export DATABASE_URL="sqlite://$work/ci.db"
+    export STATION_ARGON2_MEMORY_KIB=64 STATION_ARGON2_ITERATIONS=1
+    password="$username-$(date +%s)-$RANDOM"
+    echo "$password" | "$binary" createsuperuser --username "$username" >/dev/null
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    RUST_LOG=warn "$binary" serve --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null
+}
+
+# Fails when the server logged one of our errors or a panic.
+server_log_is_clean() {
+    if grep -E 'ERROR station_api|panicked' "$work/server.log"; then
+        echo "the server logged errors" >&2
+        return 1
+    fi
+}
