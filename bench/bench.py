@@ -200,10 +200,9 @@ def start_service(workdir: Path, pristine: Path, password: str, rows: int, worke
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(pristine, database)
     env = {**os.environ, "DATABASE_URL": f"sqlite://{database}"}
-    binary = BINARY
     port = free_port()
     process = subprocess.Popen(
-        [binary, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+        [BINARY, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=log_file.open("a"),
     )
     wait_until_listening(port, process)

@@ -157,8 +157,9 @@ impl Database {
                 format!("directory {} does not exist", parent.display()).into(),
             ));
         }
+        let pool_size = settings.pool_size.max(1);
         let pool = Pool::builder()
-            .max_size(settings.pool_size.max(1))
+            .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(settings.checkout_timeout)
             // r2d2 would run `SELECT 1` before every checkout; a failing query reports a broken
@@ -171,7 +172,7 @@ impl Database {
             .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         Ok(Self {
             pool,
-            connection_permits: Arc::new(Semaphore::new(settings.pool_size.max(1) as usize)),
+            connection_permits: Arc::new(Semaphore::new(pool_size as usize)),
             checkout_timeout: settings.checkout_timeout,
             write_gate: Arc::new(Semaphore::new(1)),
         })

@@ -102,7 +102,7 @@ pub struct StationInput {
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"temperature": 29.5}))]
 pub struct StationPatchInput {
-    /// The station's name: not blank, at most 64 characters.
+    /// The station's name: not blank, at most 64 characters, no NUL characters.
     #[schema(
         required = false,
         example = "CityName",
