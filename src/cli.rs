@@ -12,7 +12,7 @@ use crate::auth::AuthSettings;
 use crate::auth::password::{HashCost, PasswordHasher};
 use crate::auth::throttle::ThrottleSettings;
 use crate::config::{HttpSettings, Settings};
-use crate::db::{Database, DatabaseSettings};
+use crate::db::{Database, DatabaseSettings, redact_password};
 use crate::domain::user::{NewPassword, Username};
 use crate::startup::Application;
 
@@ -49,7 +49,8 @@ enum Command {
 
 #[derive(Debug, Clone, Args)]
 struct DatabaseArgs {
-    /// The database: sqlite://PATH, sqlite:PATH or a plain file path.
+    /// The database: sqlite://PATH (or a plain file path), postgres://USER@HOST/DB or
+    /// mysql://USER@HOST/DB.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://station.db")]
     database_url: String,
     /// The most database connections to open.
@@ -61,6 +62,13 @@ struct DatabaseArgs {
     /// Milliseconds SQLite waits for another process's write lock.
     #[arg(long, env = "STATION_DB_BUSY_TIMEOUT_MS", default_value_t = 5000)]
     db_busy_timeout_ms: u64,
+    /// Milliseconds one statement may run on PostgreSQL or MySQL/MariaDB (0: no limit).
+    #[arg(
+        long,
+        env = "STATION_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    db_statement_timeout_ms: u64,
 }
 
 impl DatabaseArgs {
@@ -70,12 +78,17 @@ impl DatabaseArgs {
             pool_size: self.db_pool_size,
             checkout_timeout: Duration::from_secs(self.db_checkout_timeout_secs),
             busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
+            statement_timeout: Duration::from_millis(self.db_statement_timeout_ms),
         }
     }
 
     fn open(&self) -> anyhow::Result<Database> {
-        let database = Database::connect(&self.settings())
-            .with_context(|| format!("cannot open the database at {}", self.database_url))?;
+        let database = Database::connect(&self.settings()).with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                redact_password(&self.database_url)
+            )
+        })?;
         database.run_migrations()?;
         Ok(database)
     }

@@ -1,6 +1,50 @@
-//! The only module that speaks SQL. Diesel is synchronous, so every query runs on the blocking
-//! thread pool through [`Database::read`] or [`Database::write`], never on an async worker.
+//! The only module that speaks SQL. One binary serves SQLite, PostgreSQL and MySQL/MariaDB,
+//! chosen by the database URL; everything backend-specific lives here and in the repositories.
+//! Diesel is synchronous, so every query runs on the blocking thread pool through
+//! [`Database::read`] or [`Database::write`], never on an async worker.
 
+/// Runs an INSERT or UPDATE `$statement` and reads back the row it wrote, as `$row`: with
+/// `RETURNING` on SQLite and PostgreSQL. MySQL has no `RETURNING`, so there the statement runs and
+/// `$read_back` (given the MySQL connection as `$mysql`) reads the row in the same transaction.
+macro_rules! returning_row {
+    ($conn:expr, $statement:expr, $row:ty, |$mysql:ident| $read_back:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite(sqlite) => $statement
+                .returning(<$row>::as_returning())
+                .get_result(sqlite),
+            $crate::db::DbConnection::Postgres(pg) => {
+                $statement.returning(<$row>::as_returning()).get_result(pg)
+            }
+            $crate::db::DbConnection::Mysql($mysql) => {
+                $statement.execute($mysql)?;
+                $read_back
+            }
+        }
+    };
+}
+
+/// [`returning_row!`] for an UPDATE that may match no row: `Ok(None)` then.
+macro_rules! returning_optional_row {
+    ($conn:expr, $statement:expr, $row:ty, |$mysql:ident| $read_back:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite(sqlite) => $statement
+                .returning(<$row>::as_returning())
+                .get_result(sqlite)
+                .optional(),
+            $crate::db::DbConnection::Postgres(pg) => $statement
+                .returning(<$row>::as_returning())
+                .get_result(pg)
+                .optional(),
+            $crate::db::DbConnection::Mysql($mysql) => {
+                // Not the affected-row count: MySQL counts only rows whose values changed.
+                $statement.execute($mysql)?;
+                $read_back
+            }
+        }
+    };
+}
+
+mod connection;
 pub mod models;
 pub mod schema;
 pub mod station_repository;
@@ -10,29 +54,42 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::QueryResult;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::result::Error as QueryError;
-use diesel::{QueryResult, SqliteConnection};
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use diesel::r2d2::{Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as QueryError};
 use tokio::sync::Semaphore;
 
-/// The connection type every repository function takes.
-pub type DbConnection = SqliteConnection;
+pub use connection::{Backend, DbConnection, redact_password};
+use connection::{ConnectionManager, Target};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// The id MySQL gave the row this connection inserted last.
+pub(crate) fn last_insert_id(conn: &mut diesel::MysqlConnection) -> QueryResult<i64> {
+    use diesel::RunQueryDsl;
+
+    // LAST_INSERT_ID() is unsigned; the column (and `i64`) is signed.
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "CAST(LAST_INSERT_ID() AS SIGNED)",
+    ))
+    .get_result(conn)
+}
 
 /// How to reach the database and how hard to lean on it.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// `sqlite://PATH`, `sqlite:PATH` or a plain file path.
+    /// `sqlite://PATH`, `sqlite:PATH`, a plain file path, `postgres://…`/`postgresql://…` or
+    /// `mysql://…`.
     pub url: String,
     /// The most connections the pool opens.
     pub pool_size: u32,
-    /// How long a request waits for a free connection before it gets a 503.
+    /// How long a request waits for a free connection before it gets a 503; also the bound on
+    /// opening a connection to a database server.
     pub checkout_timeout: Duration,
     /// How long SQLite waits for another writer (another process) before giving up.
     pub busy_timeout: Duration,
+    /// The longest one statement may run on PostgreSQL or MySQL/MariaDB before the server
+    /// cancels it; zero for no limit.
+    pub statement_timeout: Duration,
 }
 
 impl DatabaseSettings {
@@ -43,6 +100,7 @@ impl DatabaseSettings {
             pool_size: 8,
             checkout_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -50,8 +108,10 @@ impl DatabaseSettings {
 /// Why a database call failed, as far as a caller needs to know.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// The URL names something this build cannot open.
-    #[error("unsupported database URL {0:?}: use sqlite://PATH or a file path")]
+    /// The URL names no backend this build knows.
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH (or a file path), postgres://… or mysql://…"
+    )]
     UnsupportedUrl(String),
     /// No connection could be had in time, or the database is locked or gone: worth a retry.
     #[error("the database is unavailable")]
@@ -73,7 +133,7 @@ impl DbError {
         matches!(
             self,
             Self::Query(QueryError::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
+                DatabaseErrorKind::UniqueViolation,
                 _
             ))
         )
@@ -91,65 +151,55 @@ impl DbError {
     }
 }
 
-type ConnectionPool = Pool<ConnectionManager<DbConnection>>;
+/// True for failures that say nothing about the data and may mean the connection itself is
+/// gone: everything but "no rows" and the constraint violations a request can cause.
+fn may_be_connection_failure(error: &QueryError) -> bool {
+    match error {
+        QueryError::NotFound | QueryError::DeserializationError(_) => false,
+        QueryError::DatabaseError(kind, _) => !matches!(
+            kind,
+            DatabaseErrorKind::UniqueViolation
+                | DatabaseErrorKind::ForeignKeyViolation
+                | DatabaseErrorKind::NotNullViolation
+                | DatabaseErrorKind::CheckViolation
+        ),
+        _ => true,
+    }
+}
+
+type ConnectionPool = Pool<ConnectionManager>;
 
 /// A pooled database handle; cheap to clone.
 #[derive(Clone)]
 pub struct Database {
     pool: ConnectionPool,
+    backend: Backend,
     /// One permit per pooled connection: requests queue here, as futures, instead of each
     /// taking a blocking thread only to wait inside `pool.get()` (hundreds of parked threads
     /// under load, each with its own stack and malloc arena).
     connection_permits: Arc<Semaphore>,
     checkout_timeout: Duration,
     /// SQLite has one writer at a time: queueing writers here, before they take a blocking thread
-    /// and a connection, beats having them spin on the file lock.
-    write_gate: Arc<Semaphore>,
+    /// and a connection, beats having them spin on the file lock. Server databases have none.
+    write_gate: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
+            .field("backend", &self.backend)
             .field("state", &self.pool.state())
             .finish_non_exhaustive()
     }
 }
 
-/// Per-connection settings that make SQLite behave as a server database.
-#[derive(Debug)]
-struct SqliteServerPragmas {
-    busy_timeout: Duration,
-}
-
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqliteServerPragmas {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            self.busy_timeout.as_millis()
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
-/// The file path inside a SQLite URL.
-fn sqlite_path(url: &str) -> Result<&str, DbError> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let has_other_scheme = path.contains("://");
-    if path.is_empty() || has_other_scheme {
-        return Err(DbError::UnsupportedUrl(url.to_owned()));
-    }
-    Ok(path)
-}
-
 impl Database {
     /// Opens a pool on the database `settings` names, creating a SQLite file if it is missing.
+    /// Fails when a database server cannot be reached within the checkout timeout.
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
-        let path = sqlite_path(&settings.url)?;
-        if let Some(parent) = Path::new(path).parent()
+        let target = Target::parse(&settings.url)?;
+        if let Target::Sqlite(path) = &target
+            && let Some(parent) = Path::new(path).parent()
             && !parent.as_os_str().is_empty()
             && !parent.exists()
         {
@@ -157,37 +207,38 @@ impl Database {
                 format!("directory {} does not exist", parent.display()).into(),
             ));
         }
+        let backend = target.backend();
         let pool_size = settings.pool_size.max(1);
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(settings.checkout_timeout)
-            // r2d2 would run `SELECT 1` before every checkout; a failing query reports a broken
-            // connection just as well, and Diesel marks it broken so the pool replaces it.
+            // r2d2 would run `SELECT 1` before every checkout; instead a failed query checks its
+            // connection and retires it when it is gone (see `blocking`).
             .test_on_check_out(false)
-            .connection_customizer(Box::new(SqliteServerPragmas {
-                busy_timeout: settings.busy_timeout,
-            }))
-            .build(ConnectionManager::<DbConnection>::new(path))
+            .build(ConnectionManager::new(target, settings))
             .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         Ok(Self {
             pool,
+            backend,
             connection_permits: Arc::new(Semaphore::new(pool_size as usize)),
             checkout_timeout: settings.checkout_timeout,
-            write_gate: Arc::new(Semaphore::new(1)),
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
         })
+    }
+
+    /// Which database engine this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Applies every embedded migration not applied yet; returns the versions it applied.
     pub fn run_migrations(&self) -> Result<Vec<String>, DbError> {
         let mut conn = self.checkout()?;
-        let applied = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(DbError::Migration)?;
-        Ok(applied.iter().map(ToString::to_string).collect())
+        conn.connection().run_migrations()
     }
 
-    fn checkout(&self) -> Result<PooledConnection<ConnectionManager<DbConnection>>, DbError> {
+    fn checkout(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
         self.pool
             .get()
             .map_err(|e| DbError::Unavailable(Box::new(e)))
@@ -199,7 +250,21 @@ impl Database {
         query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, DbError> {
         let mut conn = self.checkout()?;
-        query(&mut conn).map_err(DbError::from_query)
+        match query(conn.connection()) {
+            Ok(value) => Ok(value),
+            // A server restart or a dropped socket surfaces as an arbitrary query error; a
+            // connection that cannot answer `SELECT 1` either is retired, so the pool reconnects
+            // and the service recovers by itself.
+            Err(error)
+                if self.backend != Backend::Sqlite
+                    && may_be_connection_failure(&error)
+                    && conn.connection().batch_execute("SELECT 1").is_err() =>
+            {
+                conn.mark_lost();
+                Err(DbError::Unavailable(Box::new(error)))
+            }
+            Err(error) => Err(DbError::from_query(error)),
+        }
     }
 
     /// Runs a read-only `query` on the blocking pool.
@@ -211,14 +276,17 @@ impl Database {
         self.off_the_async_workers(query).await
     }
 
-    /// Runs `change` in an immediate (write-locking) transaction, one writer at a time.
+    /// Runs `change` in a write transaction; on SQLite, one writer at a time.
     pub async fn write<T, F>(&self, change: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let _turn = self.wait_for(&self.write_gate).await?;
-        self.off_the_async_workers(move |conn| conn.immediate_transaction(change))
+        let _turn = match &self.write_gate {
+            Some(gate) => Some(self.wait_for(gate).await?),
+            None => None,
+        };
+        self.off_the_async_workers(move |conn| conn.write_transaction(change))
             .await
     }
 
@@ -253,12 +321,12 @@ impl Database {
         }
     }
 
-    /// Runs `change` in an immediate transaction on this thread (command line, start-up).
+    /// Runs `change` in a write transaction on this thread (command line, start-up).
     pub fn write_blocking<T>(
         &self,
         change: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, DbError> {
-        self.blocking(|conn| conn.immediate_transaction(change))
+        self.blocking(|conn| conn.write_transaction(change))
     }
 
     /// True when a connection can be had and answers a trivial query.
@@ -274,12 +342,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqlite_urls_and_plain_paths_name_a_file() {
-        assert_eq!(sqlite_path("sqlite://station.db").unwrap(), "station.db");
-        assert_eq!(sqlite_path("sqlite:///tmp/s.db").unwrap(), "/tmp/s.db");
-        assert_eq!(sqlite_path("sqlite:s.db").unwrap(), "s.db");
-        assert_eq!(sqlite_path("data/s.db").unwrap(), "data/s.db");
-        assert!(sqlite_path("postgres://localhost/x").is_err());
-        assert!(sqlite_path("sqlite://").is_err());
+    fn only_connection_trouble_can_retire_a_connection() {
+        let unique = QueryError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(String::from("duplicate")),
+        );
+        let closed = QueryError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection,
+            Box::new(String::from("server closed the connection unexpectedly")),
+        );
+        assert!(!may_be_connection_failure(&QueryError::NotFound));
+        assert!(!may_be_connection_failure(&unique));
+        assert!(may_be_connection_failure(&closed));
     }
 }

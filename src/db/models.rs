@@ -1,5 +1,7 @@
 //! Row types: what the tables hold, shaped for Diesel. Wire types live in `api`.
 
+use diesel::mysql::Mysql;
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 
@@ -8,7 +10,7 @@ use crate::domain::station::{NewStation, StationPatch};
 
 /// One stored reading.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = station, check_for_backend(Sqlite))]
+#[diesel(table_name = station, check_for_backend(Sqlite, Pg, Mysql))]
 pub struct StationRow {
     /// Primary key, never reused.
     pub id: i64,
@@ -72,7 +74,7 @@ impl<'a> From<&'a StationPatch> for StationChanges<'a> {
 
 /// One stored account.
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = users, check_for_backend(Sqlite))]
+#[diesel(table_name = users, check_for_backend(Sqlite, Pg, Mysql))]
 pub struct UserRow {
     /// Primary key.
     pub id: i64,

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use crate::db::DbConnection;
 use crate::db::models::{StationChanges, StationRow, StationValues};
+use crate::db::{DbConnection, last_insert_id};
 use crate::domain::station::{NewStation, StationPatch};
 
 /// Which page of the id-ordered list a client asked for.
@@ -38,6 +38,7 @@ pub fn page(
     use crate::db::schema::station::dsl::{id, station};
 
     conn.transaction(|conn| {
+        conn.use_one_snapshot()?;
         let total: i64 = station.count().get_result(conn)?;
         let page_count = ((total + page_size - 1) / page_size).max(1);
         let number = match selector {
@@ -76,17 +77,24 @@ pub fn find(conn: &mut DbConnection, station_id: i64) -> QueryResult<Option<Stat
 pub fn exists(conn: &mut DbConnection, station_id: i64) -> QueryResult<bool> {
     use crate::db::schema::station::dsl::{id, station};
 
-    diesel::select(diesel::dsl::exists(station.filter(id.eq(station_id)))).get_result(conn)
+    // Not `SELECT EXISTS(…)`: MySQL answers it with an integer the multi-backend `Bool` cannot read.
+    let found = station
+        .find(station_id)
+        .select(id)
+        .get_result::<i64>(conn)
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// Stores a new reading and returns it with its id.
 pub fn insert(conn: &mut DbConnection, new_station: &NewStation) -> QueryResult<StationRow> {
     use crate::db::schema::station::dsl::station;
 
-    diesel::insert_into(station)
-        .values(StationValues::from(new_station))
-        .returning(StationRow::as_returning())
-        .get_result(conn)
+    let statement = diesel::insert_into(station).values(StationValues::from(new_station));
+    returning_row!(conn, statement, StationRow, |mysql| {
+        let new_id = last_insert_id(mysql)?;
+        find_on(mysql, new_id)?.ok_or(diesel::result::Error::NotFound)
+    })
 }
 
 /// Replaces every field of a reading; `None` when there is no such reading.
@@ -97,11 +105,10 @@ pub fn replace(
 ) -> QueryResult<Option<StationRow>> {
     use crate::db::schema::station::dsl::station;
 
-    diesel::update(station.find(station_id))
-        .set(StationValues::from(new_station))
-        .returning(StationRow::as_returning())
-        .get_result(conn)
-        .optional()
+    let statement = diesel::update(station.find(station_id)).set(StationValues::from(new_station));
+    returning_optional_row!(conn, statement, StationRow, |mysql| find_on(
+        mysql, station_id
+    ))
 }
 
 /// Changes the fields a patch names; `None` when there is no such reading.
@@ -116,9 +123,19 @@ pub fn patch(
         // Diesel refuses an UPDATE with no columns; an empty PATCH is a read.
         return find(conn, station_id);
     }
-    diesel::update(station.find(station_id))
-        .set(StationChanges::from(changes))
-        .returning(StationRow::as_returning())
+    let statement = diesel::update(station.find(station_id)).set(StationChanges::from(changes));
+    returning_optional_row!(conn, statement, StationRow, |mysql| find_on(
+        mysql, station_id
+    ))
+}
+
+/// [`find`] on a MySQL connection, for reading back a row MySQL cannot return.
+fn find_on(conn: &mut MysqlConnection, station_id: i64) -> QueryResult<Option<StationRow>> {
+    use crate::db::schema::station::dsl::station;
+
+    station
+        .find(station_id)
+        .select(StationRow::as_select())
         .get_result(conn)
         .optional()
 }

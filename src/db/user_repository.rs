@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use crate::db::DbConnection;
 use crate::db::models::{NewUserRow, UserRow};
+use crate::db::{DbConnection, last_insert_id};
 
 /// The account with this username, if any.
 pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Option<UserRow>> {
@@ -21,10 +21,14 @@ pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Opti
 pub fn insert(conn: &mut DbConnection, user: &NewUserRow<'_>) -> QueryResult<UserRow> {
     use crate::db::schema::users::dsl::users;
 
-    diesel::insert_into(users)
-        .values(user)
-        .returning(UserRow::as_returning())
-        .get_result(conn)
+    let statement = diesel::insert_into(users).values(user);
+    returning_row!(conn, statement, UserRow, |mysql| {
+        let new_id = last_insert_id(mysql)?;
+        users
+            .find(new_id)
+            .select(UserRow::as_select())
+            .get_result(mysql)
+    })
 }
 
 /// Replaces an account's password hash; false when there is no such account.

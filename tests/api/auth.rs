@@ -13,6 +13,7 @@ use crate::helpers::{
     ADMIN, CHEAP_HASHING, TestApp, VIEWER, assert_detail, basic_authorization, header, json_body,
     send, spawn_app, spawn_app_with,
 };
+use station_test_macros::backend_test;
 
 const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
 const INVALID: &str = "Invalid username/password.";
@@ -68,7 +69,7 @@ fn username(name: &str) -> Username {
 // ---------------------------------------------------------------------------------------------
 // Messages
 
-#[actix_web::test]
+#[backend_test]
 async fn no_credentials_get_401_with_a_basic_challenge() {
     // Arrange
     let app = spawn_app().await;
@@ -88,7 +89,7 @@ async fn no_credentials_get_401_with_a_basic_challenge() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn another_scheme_counts_as_no_credentials() {
     // Arrange
     let app = spawn_app().await;
@@ -107,7 +108,7 @@ async fn another_scheme_counts_as_no_credentials() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn each_malformed_basic_header_gets_its_drf_message() {
     // Arrange
     let app = spawn_app().await;
@@ -138,7 +139,7 @@ async fn each_malformed_basic_header_gets_its_drf_message() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
     // Arrange
     let app = spawn_app().await;
@@ -154,7 +155,7 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
     assert_unauthorized(empty_password, INVALID).await;
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_401_never_depends_on_whether_the_path_exists() {
     // Arrange
     let app = spawn_app().await;
@@ -175,7 +176,7 @@ async fn a_401_never_depends_on_whether_the_path_exists() {
 // ---------------------------------------------------------------------------------------------
 // Who may call
 
-#[actix_web::test]
+#[backend_test]
 async fn an_active_staff_user_may_use_the_api() {
     // Arrange
     let app = spawn_app().await;
@@ -190,7 +191,7 @@ async fn an_active_staff_user_may_use_the_api() {
     assert_eq!(staff.status(), StatusCode::OK);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_user_who_is_not_staff_gets_403() {
     // Arrange
     let app = spawn_app().await;
@@ -214,7 +215,7 @@ async fn a_user_who_is_not_staff_gets_403() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_scheme_is_case_insensitive_and_the_password_may_hold_colons() {
     // Arrange: DRF splits the credentials at the first colon.
     let app = spawn_app().await;
@@ -233,7 +234,7 @@ async fn the_scheme_is_case_insensitive_and_the_password_may_hold_colons() {
 // ---------------------------------------------------------------------------------------------
 // The credentials cache
 
-#[actix_web::test]
+#[backend_test]
 async fn a_changed_password_takes_effect_at_once() {
     // Arrange: the old password has been verified, so it is cached.
     let app = spawn_app().await;
@@ -262,7 +263,7 @@ async fn a_changed_password_takes_effect_at_once() {
     assert_eq!(new.status(), StatusCode::OK);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_deleted_user_is_refused_at_once() {
     // Arrange: the password has been verified, so it is cached.
     let app = spawn_app().await;
@@ -282,7 +283,7 @@ async fn a_deleted_user_is_refused_at_once() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_user_recreated_with_the_same_name_needs_the_new_password() {
     // Arrange
     let app = spawn_app().await;
@@ -328,7 +329,7 @@ async fn fail_three_times(app: &TestApp, user: &str) {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn after_the_burst_of_failures_even_an_unverified_right_password_gets_429() {
     // Arrange
     let app = spawn_throttled_app(false).await;
@@ -343,7 +344,7 @@ async fn after_the_burst_of_failures_even_an_unverified_right_password_gets_429(
     assert_throttled(wrong_password, REFILL).await;
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_previously_verified_password_is_not_throttled() {
     // Arrange: the admin logs in, then someone guesses the admin's password.
     let app = spawn_throttled_app(false).await;
@@ -362,7 +363,7 @@ async fn a_previously_verified_password_is_not_throttled() {
     assert_throttled(guess, REFILL).await;
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn another_username_from_the_same_client_is_throttled_too() {
     // Arrange
     let app = spawn_throttled_app(false).await;
@@ -377,7 +378,7 @@ async fn another_username_from_the_same_client_is_throttled_too() {
     assert_throttled(unknown, REFILL).await;
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn malformed_headers_do_not_count_as_failed_logins() {
     // Arrange
     let app = spawn_throttled_app(false).await;
@@ -400,7 +401,7 @@ fn from_client(request: RequestBuilder, client: &str) -> RequestBuilder {
     request.header("x-forwarded-for", client)
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn failures_for_one_username_from_many_clients_throttle_that_username() {
     // Arrange: behind a trusted proxy, three clients each guess the admin's password once.
     let app = spawn_throttled_app(true).await;
@@ -418,7 +419,7 @@ async fn failures_for_one_username_from_many_clients_throttle_that_username() {
     assert_eq!(viewer.status(), StatusCode::FORBIDDEN);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn failures_from_one_client_throttle_that_client_only_behind_a_trusted_proxy() {
     // Arrange: one client guesses three different usernames.
     let app = spawn_throttled_app(true).await;
@@ -436,7 +437,7 @@ async fn failures_from_one_client_throttle_that_client_only_behind_a_trusted_pro
     assert_eq!(other_client.status(), StatusCode::FORBIDDEN);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn forwarded_addresses_are_ignored_for_the_throttle_unless_the_proxy_is_trusted() {
     // Arrange: three usernames guessed, each claiming a different forwarded address.
     let app = spawn_throttled_app(false).await;

@@ -7,17 +7,17 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use tempfile::TempDir;
 
-use crate::helpers::{ADMIN, CHEAP_HASHING, spawn_app};
+use crate::helpers::{ADMIN, CHEAP_HASHING, TestDatabase, spawn_app};
+use station_test_macros::backend_test;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_station-api");
 
-/// The binary with cheap hashing and `database` as its database.
-fn station_api(database: &Path) -> Command {
+/// The binary with cheap hashing and the database at `database_url`.
+fn station_api(database_url: &str) -> Command {
     let mut command = Command::new(BINARY);
     command
-        .env("DATABASE_URL", format!("sqlite://{}", database.display()))
+        .env("DATABASE_URL", database_url)
         .env(
             "STATION_ARGON2_MEMORY_KIB",
             CHEAP_HASHING.memory_kib.to_string(),
@@ -31,8 +31,8 @@ fn station_api(database: &Path) -> Command {
 }
 
 /// Runs the binary with `args`, writing `stdin` to its standard input (not a terminal).
-fn run(database: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = station_api(database)
+fn run(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = station_api(database_url)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -52,10 +52,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn fresh_database() -> (TempDir, std::path::PathBuf) {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("cli.db");
-    (directory, path)
+/// A new, empty database on the current test's engine.
+fn fresh_database() -> TestDatabase {
+    TestDatabase::fresh()
 }
 
 #[test]
@@ -84,10 +83,10 @@ fn every_command_has_help() {
 
 #[test]
 fn migrate_applies_the_migrations_once() {
-    let (_dir, database) = fresh_database();
+    let database = fresh_database();
 
-    let first = run(&database, &["migrate"], "");
-    let second = run(&database, &["migrate"], "");
+    let first = run(&database.url, &["migrate"], "");
+    let second = run(&database.url, &["migrate"], "");
 
     assert!(first.status.success());
     assert_eq!(text(&first.stdout).trim(), "Applied 2 migration(s).");
@@ -96,20 +95,20 @@ fn migrate_applies_the_migrations_once() {
 
 #[test]
 fn users_are_created_listed_and_deleted() {
-    let (_dir, database) = fresh_database();
+    let database = fresh_database();
 
     let superuser = run(
-        &database,
+        &database.url,
         &["createsuperuser", "--username", "root"],
         "root-password\n",
     );
     let staff = run(
-        &database,
+        &database.url,
         &["createuser", "--username", "device.7", "--staff"],
         "device-password\n",
     );
     let regular = run(
-        &database,
+        &database.url,
         &["createuser", "--username", "reader"],
         "reader-password\n",
     );
@@ -117,7 +116,7 @@ fn users_are_created_listed_and_deleted() {
     assert!(superuser.status.success(), "{}", text(&superuser.stderr));
     assert!(staff.status.success(), "{}", text(&staff.stderr));
     assert!(regular.status.success(), "{}", text(&regular.stderr));
-    let listing = text(&run(&database, &["listusers"], "").stdout);
+    let listing = text(&run(&database.url, &["listusers"], "").stdout);
     let row = |name: &str| {
         listing
             .lines()
@@ -129,41 +128,41 @@ fn users_are_created_listed_and_deleted() {
     assert_eq!(row("device.7"), ["device.7", "yes", "no", "yes"]);
     assert_eq!(row("reader"), ["reader", "no", "no", "yes"]);
 
-    let deleted = run(&database, &["deleteuser", "--username", "reader"], "");
+    let deleted = run(&database.url, &["deleteuser", "--username", "reader"], "");
     assert!(deleted.status.success());
-    assert!(!text(&run(&database, &["listusers"], "").stdout).contains("reader"));
+    assert!(!text(&run(&database.url, &["listusers"], "").stdout).contains("reader"));
 }
 
 #[test]
 fn bad_user_commands_fail_with_a_message_and_change_nothing() {
-    let (_dir, database) = fresh_database();
+    let database = fresh_database();
     run(
-        &database,
+        &database.url,
         &["createsuperuser", "--username", "root"],
         "root-password\n",
     );
 
     let duplicate = run(
-        &database,
+        &database.url,
         &["createsuperuser", "--username", "root"],
         "other-password\n",
     );
     let short = run(
-        &database,
+        &database.url,
         &["createuser", "--username", "shorty"],
         "short\n",
     );
     let bad_name = run(
-        &database,
+        &database.url,
         &["createuser", "--username", "has space"],
         "long-enough\n",
     );
     let missing = run(
-        &database,
+        &database.url,
         &["changepassword", "--username", "ghost"],
         "long-enough\n",
     );
-    let delete_missing = run(&database, &["deleteuser", "--username", "ghost"], "");
+    let delete_missing = run(&database.url, &["deleteuser", "--username", "ghost"], "");
 
     for (output, message) in [
         (&duplicate, "already exists"),
@@ -179,7 +178,7 @@ fn bad_user_commands_fail_with_a_message_and_change_nothing() {
             text(&output.stderr)
         );
     }
-    let listing = text(&run(&database, &["listusers"], "").stdout);
+    let listing = text(&run(&database.url, &["listusers"], "").stdout);
     assert_eq!(
         listing.lines().count(),
         2,
@@ -189,10 +188,10 @@ fn bad_user_commands_fail_with_a_message_and_change_nothing() {
 
 #[test]
 fn a_password_is_never_taken_from_the_command_line() {
-    let (_dir, database) = fresh_database();
+    let database = fresh_database();
 
     let output = run(
-        &database,
+        &database.url,
         &[
             "createsuperuser",
             "--username",
@@ -218,7 +217,7 @@ fn the_openapi_command_prints_the_committed_document() {
     assert_eq!(text(&output.stdout), committed);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn changepassword_from_another_process_takes_effect_at_once() {
     let app = spawn_app().await;
     let stations = |user: &str, password: &str| {
@@ -237,7 +236,7 @@ async fn changepassword_from_another_process_takes_effect_at_once() {
     );
 
     let changed = run(
-        &app.database_path,
+        &app.database_url,
         &["changepassword", "--username", ADMIN.0],
         "a-brand-new-password\n",
     );
@@ -256,14 +255,14 @@ async fn changepassword_from_another_process_takes_effect_at_once() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn deleteuser_from_another_process_takes_effect_at_once() {
     let app = spawn_app().await;
     let response = app.get("/station/").await;
     assert_eq!(response.status(), StatusCode::OK);
 
     let deleted = run(
-        &app.database_path,
+        &app.database_url,
         &["deleteuser", "--username", ADMIN.0],
         "",
     );
@@ -307,8 +306,8 @@ fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> Option<String> {
     None
 }
 
-fn start_server(database: &Path) -> Server {
-    let mut child = station_api(database)
+fn start_server(database_url: &str) -> Server {
+    let mut child = station_api(database_url)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -348,10 +347,10 @@ impl Server {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_first_start_creates_an_admin_whose_password_works_and_sigterm_stops_cleanly() {
-    let (_dir, database) = fresh_database();
-    let server = start_server(&database);
+    let database = fresh_database();
+    let server = start_server(&database.url);
 
     let password_line = wait_for(&server.stdout, "password:").expect("generated password shown");
     let password = password_line.split_whitespace().last().unwrap().to_owned();
@@ -368,7 +367,7 @@ async fn the_first_start_creates_an_admin_whose_password_works_and_sigterm_stops
     assert!(server.signal_and_wait("-TERM").success());
 
     // A second start finds the admin and prints no new password.
-    let again = start_server(&database);
+    let again = start_server(&database.url);
     let _ = again.port();
     assert!(again.stdout.try_recv().is_err(), "no second password");
     assert!(again.signal_and_wait("-INT").success());

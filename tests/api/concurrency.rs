@@ -8,8 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{ADMIN, reading, spawn_app};
+use station_test_macros::backend_test;
 
-#[actix_web::test]
+#[backend_test]
 async fn concurrent_creates_all_succeed_with_unique_ids_and_are_all_stored() {
     let app = spawn_app().await;
     let creates = (0..64).map(|n| {
@@ -30,7 +31,7 @@ async fn concurrent_creates_all_succeed_with_unique_ids_and_are_all_stored() {
     assert_eq!(listing["count"], 64);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn concurrent_writes_of_every_kind_never_fail() {
     let app = spawn_app().await;
     let seeded = app.seed_stations(20).await;
@@ -58,7 +59,7 @@ async fn concurrent_writes_of_every_kind_never_fail() {
     assert_eq!(listing["count"], 20 - 5 + 5);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_burst_of_first_requests_with_the_same_credentials_all_get_in() {
     let app = spawn_app().await;
     let requests = (0..32).map(|_| {
@@ -76,7 +77,7 @@ async fn a_burst_of_first_requests_with_the_same_credentials_all_get_in() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_single_connection_pool_serves_a_burst_of_mixed_requests_in_turn() {
     let app = crate::helpers::spawn_app_with(|settings| settings.database.pool_size = 1).await;
     let requests = (0..48).map(|n| {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 use serde_json::Value;
+use station_api::db::DbConnection;
 
 use crate::helpers::spawn_app;
 
@@ -139,7 +140,12 @@ async fn the_committed_diesel_schema_matches_the_migrations() {
 
     let rendered = app
         .database
-        .blocking(|conn| Ok(render_schema(conn)))
+        .blocking(|conn| {
+            let DbConnection::Sqlite(sqlite) = conn else {
+                panic!("schema.rs is rendered from SQLite")
+            };
+            Ok(render_schema(sqlite))
+        })
         .unwrap();
 
     assert!(rendered.contains("station (id)"));

@@ -1,6 +1,6 @@
-//! The harness: a fresh server and database per test, and typed request helpers.
+//! The harness: a fresh server and database per test, on the engine the test runs for, and
+//! typed request helpers.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -11,7 +11,8 @@ use station_api::config::Settings;
 use station_api::db::Database;
 use station_api::domain::user::{NewPassword, Username};
 use station_api::startup::Application;
-use tempfile::TempDir;
+
+pub use crate::databases::{Backend, TestDatabase, on_backend};
 
 /// The active staff user every test can use.
 pub const ADMIN: (&str, &str) = ("admin", "admin-password");
@@ -31,11 +32,12 @@ pub struct TestApp {
     pub address: String,
     /// The server's database, for arranging data and checking what was stored.
     pub database: Database,
-    /// The SQLite file.
-    pub database_path: PathBuf,
+    /// The URL the server was given, for other processes (the CLI) to open the same database.
+    pub database_url: String,
     /// A client that does not follow redirects, so tests see them.
     pub client: reqwest::Client,
-    _directory: TempDir,
+    /// Dropped (and the database with it) after the server's handles above.
+    _database: TestDatabase,
 }
 
 /// Starts a server with the test defaults.
@@ -45,12 +47,8 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server after `customize` has adjusted the test defaults.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    let directory = tempfile::tempdir().expect("temporary directory");
-    let database_path = directory.path().join("station.db");
-    let mut settings = Settings::new(
-        "127.0.0.1:0",
-        format!("sqlite://{}", database_path.display()),
-    );
+    let test_database = TestDatabase::fresh();
+    let mut settings = Settings::new("127.0.0.1:0", test_database.url.clone());
     settings.handle_signals = false;
     settings.workers = Some(2);
     settings.auth.decoy_cost = CHEAP_HASHING;
@@ -64,13 +62,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         database,
-        database_path,
+        database_url: test_database.url.clone(),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
             .expect("HTTP client"),
-        _directory: directory,
+        _database: test_database,
     };
     app.add_user(ADMIN.0, ADMIN.1, Role::Superuser);
     app.add_user(VIEWER.0, VIEWER.1, Role::Regular);

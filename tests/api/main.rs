@@ -1,8 +1,11 @@
-//! Black-box tests: each starts the real `Application` on port 0 over a fresh SQLite file and
-//! talks HTTP to it. One binary, so the crate and harness compile once.
+//! Black-box tests: each starts the real `Application` on port 0 over a fresh database and talks
+//! HTTP to it. `#[backend_test]` runs a test on SQLite, PostgreSQL and MySQL/MariaDB (the server
+//! engines when `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set). One binary, so the crate and
+//! harness compile once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod databases;
 mod helpers;
 
 mod cli;

@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, assert_detail, json_body, send, spawn_app, station_path, text_body};
+use station_test_macros::backend_test;
 
 /// The ids on a page, in the order listed.
 fn ids(page: &Value) -> Vec<i64> {
@@ -17,7 +18,7 @@ fn ids(page: &Value) -> Vec<i64> {
         .collect()
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_first_page_lists_count_next_previous_and_ten_results_in_that_order() {
     // Arrange
     let app = spawn_app().await;
@@ -38,7 +39,7 @@ async fn the_first_page_lists_count_next_previous_and_ten_results_in_that_order(
     assert_eq!(page["results"], json!(stations[..10]));
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_middle_page_links_both_ways_and_previous_to_page_2_drops_the_page_parameter() {
     // Arrange
     let app = spawn_app().await;
@@ -55,7 +56,7 @@ async fn a_middle_page_links_both_ways_and_previous_to_page_2_drops_the_page_par
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_last_page_holds_the_remainder_and_has_no_next() {
     // Arrange
     let app = spawn_app().await;
@@ -72,7 +73,7 @@ async fn the_last_page_holds_the_remainder_and_has_no_next() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn page_last_is_the_last_page_and_an_empty_page_is_the_first() {
     // Arrange
     let app = spawn_app().await;
@@ -89,7 +90,7 @@ async fn page_last_is_the_last_page_and_an_empty_page_is_the_first() {
     assert_eq!(last, third);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn malformed_and_out_of_range_pages_are_404_invalid_page() {
     // Arrange
     let app = spawn_app().await;
@@ -104,7 +105,7 @@ async fn malformed_and_out_of_range_pages_are_404_invalid_page() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn exactly_twenty_readings_make_two_full_pages_and_no_third() {
     // Arrange
     let app = spawn_app().await;
@@ -120,7 +121,7 @@ async fn exactly_twenty_readings_make_two_full_pages_and_no_third() {
     assert_detail(third, StatusCode::NOT_FOUND, "Invalid page.").await;
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn an_empty_table_has_an_empty_first_page_and_no_second() {
     // Arrange
     let app = spawn_app().await;
@@ -143,7 +144,7 @@ async fn an_empty_table_has_an_empty_first_page_and_no_second() {
     assert_detail(second, StatusCode::NOT_FOUND, "Invalid page.").await;
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn links_keep_the_other_query_parameters() {
     // Arrange
     let app = spawn_app().await;
@@ -163,7 +164,7 @@ async fn links_keep_the_other_query_parameters() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn links_are_absolute_urls_on_the_request_host() {
     // Arrange
     let app = spawn_app().await;
@@ -186,7 +187,7 @@ async fn links_are_absolute_urls_on_the_request_host() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn readings_are_listed_by_id_ascending_even_after_changes() {
     // Arrange: rows are deleted, changed and added, which could reorder an unordered scan.
     let app = spawn_app().await;
@@ -218,7 +219,7 @@ async fn readings_are_listed_by_id_ascending_even_after_changes() {
     assert_eq!(listed, expected);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn walking_next_visits_every_reading_exactly_once() {
     // Arrange
     let app = spawn_app().await;
@@ -245,7 +246,7 @@ async fn walking_next_visits_every_reading_exactly_once() {
     assert_eq!(seen, created);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn walking_previous_from_the_last_page_comes_back_to_the_first() {
     // Arrange
     let app = spawn_app().await;

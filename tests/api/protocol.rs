@@ -8,6 +8,7 @@ use crate::helpers::{
     ADMIN, PRETTY_JSON, TestApp, assert_detail, header, json_body, pretty, reading, send,
     spawn_app, spawn_app_with, station_path, text_body, textbook_reading,
 };
+use station_test_macros::backend_test;
 
 const ROOT_ALLOW: &str = "GET, HEAD, OPTIONS";
 const LIST_ALLOW: &str = "GET, POST, HEAD, OPTIONS";
@@ -27,7 +28,7 @@ fn assert_redirect(app: &TestApp, response: &Response, status: StatusCode, targe
 // ---------------------------------------------------------------------------------------------
 // HEAD and OPTIONS
 
-#[actix_web::test]
+#[backend_test]
 async fn head_answers_as_get_would_but_without_a_body() {
     // Arrange
     let app = spawn_app().await;
@@ -139,7 +140,7 @@ fn assert_metadata_envelope(body: &Value, name: &str) {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn options_on_the_list_describes_the_post_action() {
     // Arrange
     let app = spawn_app().await;
@@ -167,7 +168,7 @@ async fn options_on_the_list_describes_the_post_action() {
     assert_field_metadata(&body["actions"]["POST"]);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn options_on_a_reading_describes_the_put_action() {
     // Arrange
     let app = spawn_app().await;
@@ -186,7 +187,7 @@ async fn options_on_a_reading_describes_the_put_action() {
     assert_field_metadata(&body["actions"]["PUT"]);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn options_on_a_missing_reading_describes_no_action_as_drf_does() {
     // Arrange
     let app = spawn_app().await;
@@ -201,7 +202,7 @@ async fn options_on_a_missing_reading_describes_no_action_as_drf_does() {
     assert!(body.get("actions").is_none(), "{body}");
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn options_needs_an_admin() {
     // Arrange
     let app = spawn_app().await;
@@ -231,7 +232,7 @@ async fn options_needs_an_admin() {
 // ---------------------------------------------------------------------------------------------
 // Allow, Vary and 405
 
-#[actix_web::test]
+#[backend_test]
 async fn every_api_response_carries_allow_and_vary_accept() {
     // Arrange
     let app = spawn_app().await;
@@ -363,7 +364,7 @@ async fn every_api_response_carries_allow_and_vary_accept() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_method_a_route_does_not_have_is_405_naming_the_method() {
     // Arrange
     let app = spawn_app().await;
@@ -395,7 +396,7 @@ async fn a_method_a_route_does_not_have_is_405_naming_the_method() {
 // ---------------------------------------------------------------------------------------------
 // Redirects and unknown paths
 
-#[actix_web::test]
+#[backend_test]
 async fn a_get_without_the_trailing_slash_is_301_keeping_the_query() {
     // Arrange
     let app = spawn_app().await;
@@ -419,7 +420,7 @@ async fn a_get_without_the_trailing_slash_is_301_keeping_the_query() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn other_methods_without_the_trailing_slash_are_308() {
     // Arrange
     let app = spawn_app().await;
@@ -440,7 +441,7 @@ async fn other_methods_without_the_trailing_slash_are_308() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_client_following_the_308_keeps_its_method_and_body() {
     // Arrange: a client that follows redirects, as curl -L and browsers do.
     let app = spawn_app().await;
@@ -469,7 +470,7 @@ async fn a_client_following_the_308_keeps_its_method_and_body() {
     assert_eq!(app.get_json("/station/1/").await["name"], "Replaced");
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn an_unknown_path_is_a_json_404() {
     // Arrange
     let app = spawn_app().await;
@@ -494,7 +495,7 @@ async fn an_unknown_path_is_a_json_404() {
 // ---------------------------------------------------------------------------------------------
 // Content negotiation
 
-#[actix_web::test]
+#[backend_test]
 async fn an_accept_header_without_json_is_406() {
     // Arrange
     let app = spawn_app().await;
@@ -521,7 +522,7 @@ async fn an_accept_header_without_json_is_406() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn accept_headers_that_allow_json_are_served() {
     // Arrange
     let app = spawn_app().await;
@@ -541,7 +542,7 @@ async fn accept_headers_that_allow_json_are_served() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn indent_in_the_accept_header_pretty_prints_with_that_many_spaces() {
     // Arrange
     let app = spawn_app().await;
@@ -567,7 +568,7 @@ async fn indent_in_the_accept_header_pretty_prints_with_that_many_spaces() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn error_bodies_are_pretty_printed_too() {
     // Arrange
     let app = spawn_app().await;
@@ -609,7 +610,7 @@ async fn error_bodies_are_pretty_printed_too() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_non_integer_indent_is_ignored() {
     // Arrange
     let app = spawn_app().await;
@@ -637,7 +638,7 @@ async fn a_non_integer_indent_is_ignored() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn format_json_is_accepted_and_not_copied_into_urls() {
     // Arrange
     let app = spawn_app().await;
@@ -670,7 +671,7 @@ async fn format_json_is_accepted_and_not_copied_into_urls() {
 // ---------------------------------------------------------------------------------------------
 // The API root
 
-#[actix_web::test]
+#[backend_test]
 async fn the_api_root_links_to_the_station_collection() {
     // Arrange
     let app = spawn_app().await;
@@ -691,7 +692,7 @@ async fn the_api_root_links_to_the_station_collection() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_api_root_needs_an_admin_like_the_rest() {
     // Arrange
     let app = spawn_app().await;
@@ -708,7 +709,7 @@ async fn the_api_root_needs_an_admin_like_the_rest() {
 // ---------------------------------------------------------------------------------------------
 // The order of checks
 
-#[actix_web::test]
+#[backend_test]
 async fn not_acceptable_comes_before_authentication() {
     // Arrange
     let app = spawn_app().await;
@@ -734,7 +735,7 @@ async fn not_acceptable_comes_before_authentication() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn an_anonymous_caller_learns_nothing_about_methods_or_ids() {
     // Arrange
     let app = spawn_app().await;
@@ -771,7 +772,7 @@ async fn an_anonymous_caller_learns_nothing_about_methods_or_ids() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_user_who_is_not_staff_is_refused_before_methods_and_ids_are_checked() {
     // Arrange
     let app = spawn_app().await;
@@ -796,7 +797,7 @@ async fn a_user_who_is_not_staff_is_refused_before_methods_and_ids_are_checked()
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn method_not_allowed_comes_before_the_lookup() {
     // Arrange
     let app = spawn_app().await;
@@ -824,7 +825,7 @@ async fn method_not_allowed_comes_before_the_lookup() {
     .await;
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_lookup_comes_before_any_body_error_on_put_and_patch() {
     // Arrange
     let app = spawn_app_with(|settings| settings.http.max_body_bytes = 100).await;
@@ -856,7 +857,7 @@ async fn the_lookup_comes_before_any_body_error_on_put_and_patch() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn body_errors_come_before_validation() {
     // Arrange: each body also has fields that would fail validation.
     let app = spawn_app_with(|settings| settings.http.max_body_bytes = 100).await;
@@ -895,7 +896,7 @@ async fn body_errors_come_before_validation() {
 // ---------------------------------------------------------------------------------------------
 // Error bodies
 
-#[actix_web::test]
+#[backend_test]
 async fn error_bodies_are_json_and_never_carry_internal_details() {
     // Arrange
     let app = spawn_app().await;
@@ -928,13 +929,20 @@ async fn error_bodies_are_json_and_never_carry_internal_details() {
         app.admin(Method::DELETE, "/station/"),
         app.admin(Method::GET, "/nope"),
     ];
-    let database_path = app.database_path.display().to_string();
+    let database_location = app
+        .database_url
+        .split_once("://")
+        .map_or(app.database_url.as_str(), |(_, rest)| rest)
+        .to_owned();
     let forbidden = [
         "select",
         "insert",
         "update ",
         "delete from",
         "sqlite",
+        "postgres",
+        "mysql",
+        "mariadb",
         "diesel",
         "constraint",
         "panicked",
@@ -959,7 +967,7 @@ async fn error_bodies_are_json_and_never_carry_internal_details() {
         for needle in forbidden {
             assert!(!lower.contains(needle), "{what} leaks {needle:?}: {text}");
         }
-        assert!(!text.contains(&database_path), "{what}: {text}");
+        assert!(!text.contains(&database_location), "{what}: {text}");
     }
     assert_eq!(app.all_stations().await.len(), 1);
 }
@@ -967,7 +975,7 @@ async fn error_bodies_are_json_and_never_carry_internal_details() {
 // ---------------------------------------------------------------------------------------------
 // Public endpoints
 
-#[actix_web::test]
+#[backend_test]
 async fn health_probes_answer_without_credentials() {
     // Arrange
     let app = spawn_app().await;
@@ -983,7 +991,7 @@ async fn health_probes_answer_without_credentials() {
     assert_eq!(json_body(ready).await, json!({"status": "ready"}));
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_openapi_document_and_swagger_ui_are_public() {
     // Arrange
     let app = spawn_app().await;
@@ -1021,7 +1029,7 @@ async fn the_openapi_document_and_swagger_ui_are_public() {
     assert!(text_body(ui).await.to_lowercase().contains("swagger"));
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn errors_outside_the_api_have_json_bodies_too() {
     // Arrange
     let app = spawn_app().await;
@@ -1054,7 +1062,7 @@ fn through_proxy(request: RequestBuilder) -> RequestBuilder {
         .header("x-forwarded-for", "203.0.113.9")
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn proxy_headers_name_the_origin_when_the_proxy_is_trusted() {
     // Arrange
     let app = spawn_app_with(|settings| settings.http.trust_proxy = true).await;
@@ -1082,7 +1090,7 @@ async fn proxy_headers_name_the_origin_when_the_proxy_is_trusted() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn proxy_headers_are_ignored_unless_the_proxy_is_trusted() {
     // Arrange
     let app = spawn_app().await;

@@ -8,6 +8,7 @@ use crate::helpers::{
     PRETTY_JSON, assert_detail, header, json_body, reading, send, spawn_app, station_path,
     text_body, textbook_reading,
 };
+use station_test_macros::backend_test;
 
 /// The textbook's reading as the API returns it, at `url`.
 fn textbook_station(url: &str, id: i64) -> Value {
@@ -15,7 +16,7 @@ fn textbook_station(url: &str, id: i64) -> Value {
            "temperature": 28.0, "lat": 30.733_315, "lon": 76.779_418})
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_textbook_curl_session_works_as_printed() {
     // Arrange: three readings exist, so the textbook's POST creates the fourth.
     let app = spawn_app().await;
@@ -92,7 +93,7 @@ async fn the_textbook_curl_session_works_as_printed() {
     assert_eq!(app.get("/station/2/").await.status(), StatusCode::NOT_FOUND);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_form_encoded_post_as_curl_d_sends_it_creates_a_reading() {
     // Arrange
     let app = spawn_app().await;
@@ -115,7 +116,7 @@ async fn a_form_encoded_post_as_curl_d_sends_it_creates_a_reading() {
     assert_eq!(app.get_json("/station/1/").await, textbook_station(&url, 1));
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn form_encoding_decodes_escapes_and_plus_signs() {
     // Arrange
     let app = spawn_app().await;
@@ -137,7 +138,7 @@ async fn form_encoding_decodes_escapes_and_plus_signs() {
     assert_eq!(created["temperature"], -1.5);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_reading_is_written_with_keys_in_contract_order_and_typed_values() {
     // Arrange
     let app = spawn_app().await;
@@ -155,7 +156,7 @@ async fn a_reading_is_written_with_keys_in_contract_order_and_typed_values() {
     assert_eq!(fetched, expected);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_url_is_built_from_the_request_host_header() {
     // Arrange
     let app = spawn_app().await;
@@ -184,7 +185,7 @@ async fn the_url_is_built_from_the_request_host_header() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn non_ascii_names_are_written_as_utf8_not_escapes() {
     // Arrange
     let app = spawn_app().await;
@@ -201,7 +202,7 @@ async fn non_ascii_names_are_written_as_utf8_not_escapes() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn what_is_posted_is_what_is_stored() {
     // Arrange
     let app = spawn_app().await;
@@ -219,7 +220,7 @@ async fn what_is_posted_is_what_is_stored() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_put_replaces_all_five_fields() {
     // Arrange
     let app = spawn_app().await;
@@ -239,7 +240,7 @@ async fn a_put_replaces_all_five_fields() {
     assert_eq!(app.get_json(&path).await, expected);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_put_without_every_field_is_refused_and_changes_nothing() {
     // Arrange
     let app = spawn_app().await;
@@ -261,7 +262,7 @@ async fn a_put_without_every_field_is_refused_and_changes_nothing() {
     assert_eq!(app.get_json(&path).await, original);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_put_on_a_missing_id_is_404_and_creates_nothing() {
     // Arrange
     let app = spawn_app().await;
@@ -283,7 +284,7 @@ async fn a_put_on_a_missing_id_is_404_and_creates_nothing() {
     assert_eq!(app.all_stations().await.len(), 1);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_patch_changes_only_the_fields_it_names() {
     // Arrange
     let app = spawn_app().await;
@@ -308,7 +309,7 @@ async fn a_patch_changes_only_the_fields_it_names() {
     assert_eq!(app.get_json(&path).await, expected);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn an_empty_patch_returns_the_reading_unchanged() {
     // Arrange
     let app = spawn_app().await;
@@ -324,7 +325,7 @@ async fn an_empty_patch_returns_the_reading_unchanged() {
     assert_eq!(app.get_json(&path).await, original);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_patch_on_a_missing_id_is_404() {
     // Arrange
     let app = spawn_app().await;
@@ -343,7 +344,7 @@ async fn a_patch_on_a_missing_id_is_404() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_deleted_reading_is_gone() {
     // Arrange
     let app = spawn_app().await;
@@ -372,7 +373,7 @@ async fn a_deleted_reading_is_gone() {
     assert_eq!(remaining, vec![stations[0].clone(), stations[2].clone()]);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn ids_are_never_reused_after_a_delete() {
     // Arrange: the newest reading is deleted, then every other one.
     let app = spawn_app().await;
@@ -390,7 +391,7 @@ async fn ids_are_never_reused_after_a_delete() {
     assert_eq!(created["url"], json!(app.url("/station/4/")));
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn url_id_and_unknown_keys_are_ignored_on_create() {
     // Arrange
     let app = spawn_app().await;
@@ -414,7 +415,7 @@ async fn url_id_and_unknown_keys_are_ignored_on_create() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn url_and_id_are_ignored_on_put_and_patch() {
     // Arrange
     let app = spawn_app().await;
@@ -440,7 +441,7 @@ async fn url_and_id_are_ignored_on_put_and_patch() {
     assert_eq!(app.all_stations().await, vec![expected]);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_missing_id_and_a_non_integer_id_get_different_404s() {
     // Arrange
     let app = spawn_app().await;

@@ -8,6 +8,7 @@ use crate::helpers::{
     ADMIN, TestApp, assert_detail, basic_authorization, json_body, reading, spawn_app,
     spawn_app_with, station_path, text_body, textbook_reading,
 };
+use station_test_macros::backend_test;
 
 const FIELDS: [&str; 5] = ["name", "timestamp", "temperature", "lat", "lon"];
 
@@ -38,7 +39,7 @@ fn one_error(field: &str, message: &str) -> Value {
     json!({ field: [message] })
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn every_missing_field_is_required_and_reported_in_field_order() {
     // Arrange
     let app = spawn_app().await;
@@ -54,7 +55,7 @@ async fn every_missing_field_is_required_and_reported_in_field_order() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn every_blank_field_may_not_be_blank() {
     // Arrange
     let app = spawn_app().await;
@@ -74,7 +75,7 @@ async fn every_blank_field_may_not_be_blank() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn every_null_field_may_not_be_null() {
     // Arrange
     let app = spawn_app().await;
@@ -92,7 +93,7 @@ async fn every_null_field_may_not_be_null() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_name_that_is_not_a_string_is_refused() {
     // Arrange
     let app = spawn_app().await;
@@ -106,7 +107,7 @@ async fn a_name_that_is_not_a_string_is_refused() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_name_of_64_unicode_characters_is_accepted_and_65_is_refused() {
     // Arrange: multi-byte characters, so a byte count would get it wrong.
     let app = spawn_app().await;
@@ -126,7 +127,7 @@ async fn a_name_of_64_unicode_characters_is_accepted_and_65_is_refused() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn names_are_trimmed_before_they_are_checked_and_stored() {
     // Arrange
     let app = spawn_app().await;
@@ -140,7 +141,7 @@ async fn names_are_trimmed_before_they_are_checked_and_stored() {
     assert_eq!(app.get_json(&station_path(&created)).await, created);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn timestamps_from_0_to_253402300799_are_accepted() {
     // Arrange
     let app = spawn_app().await;
@@ -159,7 +160,7 @@ async fn timestamps_from_0_to_253402300799_are_accepted() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn timestamps_outside_their_bounds_are_refused() {
     // Arrange
     let app = spawn_app().await;
@@ -191,7 +192,7 @@ async fn timestamps_outside_their_bounds_are_refused() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_timestamp_that_is_not_an_integer_is_refused() {
     // Arrange
     let app = spawn_app().await;
@@ -217,7 +218,7 @@ async fn a_timestamp_that_is_not_an_integer_is_refused() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn measurements_at_their_bounds_are_accepted() {
     // Arrange
     let app = spawn_app().await;
@@ -240,7 +241,7 @@ async fn measurements_at_their_bounds_are_accepted() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn measurements_beyond_their_bounds_are_refused_with_the_bound() {
     // Arrange
     let app = spawn_app().await;
@@ -275,7 +276,7 @@ async fn measurements_beyond_their_bounds_are_refused_with_the_bound() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn measurements_that_are_not_finite_numbers_are_refused() {
     // Arrange
     let app = spawn_app().await;
@@ -307,7 +308,7 @@ async fn measurements_that_are_not_finite_numbers_are_refused() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_nan_literal_is_not_json() {
     // Arrange
     let app = spawn_app().await;
@@ -326,7 +327,7 @@ async fn a_nan_literal_is_not_json() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn numbers_in_strings_may_carry_surrounding_spaces() {
     // Arrange
     let app = spawn_app().await;
@@ -346,7 +347,7 @@ async fn numbers_in_strings_may_carry_surrounding_spaces() {
     assert_eq!(created["lon"], 76.779_418);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn only_failing_fields_are_reported_and_in_field_order() {
     // Arrange: keys sent in reverse order; name and lon fail.
     let app = spawn_app().await;
@@ -363,7 +364,7 @@ async fn only_failing_fields_are_reported_and_in_field_order() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn form_bodies_are_checked_by_the_same_rules() {
     // Arrange
     let app = spawn_app().await;
@@ -388,7 +389,7 @@ async fn form_bodies_are_checked_by_the_same_rules() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_patch_checks_the_fields_it_gets() {
     // Arrange
     let app = spawn_app().await;
@@ -413,7 +414,7 @@ async fn a_patch_checks_the_fields_it_gets() {
     assert_eq!(app.get_json(&path).await, original);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_body_that_is_not_an_object_gets_non_field_errors() {
     // Arrange
     let app = spawn_app().await;
@@ -455,7 +456,7 @@ async fn a_body_that_is_not_an_object_gets_non_field_errors() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn malformed_json_is_a_400_parse_error() {
     // Arrange
     let app = spawn_app().await;
@@ -479,7 +480,7 @@ async fn malformed_json_is_a_400_parse_error() {
     }
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn invalid_utf8_in_a_json_body_is_a_400_parse_error() {
     // Arrange
     let app = spawn_app().await;
@@ -499,7 +500,7 @@ async fn invalid_utf8_in_a_json_body_is_a_400_parse_error() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_body_that_is_neither_json_nor_form_data_is_415() {
     // Arrange
     let app = spawn_app().await;
@@ -528,7 +529,7 @@ async fn a_body_that_is_neither_json_nor_form_data_is_415() {
     assert_eq!(app.all_stations().await, vec![original]);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_charset_parameter_on_the_content_type_is_accepted() {
     // Arrange
     let app = spawn_app().await;
@@ -565,7 +566,7 @@ fn body_of_length(length: usize) -> String {
     format!("{compact}{}", " ".repeat(length - compact.len()))
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_body_at_the_limit_is_accepted_and_one_byte_more_is_413() {
     // Arrange
     let app = spawn_app_with(|settings| settings.http.max_body_bytes = 100).await;
@@ -599,7 +600,7 @@ async fn a_body_at_the_limit_is_accepted_and_one_byte_more_is_413() {
     assert_eq!(app.all_stations().await.len(), 1);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn the_size_limit_applies_to_every_write_and_to_form_bodies() {
     // Arrange
     let app = spawn_app_with(|settings| settings.http.max_body_bytes = 100).await;
@@ -659,7 +660,7 @@ fn chunked_post(body: &str) -> Vec<u8> {
     request.into_bytes()
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_chunked_body_without_a_length_is_held_to_the_limit_too() {
     // Arrange: no Content-Length, so only the bytes themselves can be counted.
     let app = spawn_app_with(|settings| settings.http.max_body_bytes = 100).await;
@@ -678,7 +679,7 @@ async fn a_chunked_body_without_a_length_is_held_to_the_limit_too() {
     assert_eq!(app.all_stations().await.len(), 1);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn a_body_announced_over_the_limit_is_refused_before_it_is_sent() {
     // Arrange: only the head is sent; a server that waited for the 10 MB would never answer.
     let app = spawn_app_with(|settings| settings.http.max_body_bytes = 100).await;
@@ -699,7 +700,7 @@ async fn a_body_announced_over_the_limit_is_refused_before_it_is_sent() {
     );
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn an_unsupported_media_type_is_reported_before_the_size_and_the_size_before_parsing() {
     // Arrange
     let app = spawn_app_with(|settings| settings.http.max_body_bytes = 100).await;
@@ -718,7 +719,7 @@ async fn an_unsupported_media_type_is_reported_before_the_size_and_the_size_befo
     assert_eq!(json.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
-#[actix_web::test]
+#[backend_test]
 async fn no_invalid_request_changes_the_stored_data() {
     // Arrange
     let app = spawn_app().await;

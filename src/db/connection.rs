@@ -1,0 +1,372 @@
+//! One connection type over three engines, chosen by the URL's scheme, and the r2d2 manager that
+//! opens, prepares and retires those connections.
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::{MysqlConnection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::{DatabaseSettings, DbError};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+
+/// The database engine behind a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+    /// A MySQL or MariaDB server.
+    Mysql,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+        })
+    }
+}
+
+/// A connection to whichever engine the URL named. Repository functions take this type; the few
+/// statements that differ between engines match on it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// PostgreSQL.
+    Postgres(PgConnection),
+    /// MySQL or MariaDB.
+    Mysql(MysqlConnection),
+    /// SQLite.
+    Sqlite(SqliteConnection),
+}
+
+impl DbConnection {
+    /// Which engine this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Mysql(_) => Backend::Mysql,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Runs `change` in a transaction that writes. On SQLite it starts with `BEGIN IMMEDIATE`, so
+    /// the write lock is taken up front and a second writer waits (busy timeout) instead of
+    /// failing when it tries to upgrade a read lock.
+    pub fn write_transaction<T>(
+        &mut self,
+        change: impl FnOnce(&mut Self) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        let Self::Sqlite(sqlite) = self else {
+            return self.transaction(change);
+        };
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+        let outcome = change(self);
+        let Self::Sqlite(sqlite) = self else {
+            return outcome;
+        };
+        match outcome {
+            Ok(value) => {
+                AnsiTransactionManager::commit_transaction(sqlite)?;
+                Ok(value)
+            }
+            Err(error) => {
+                // A failed rollback leaves the transaction manager broken and the pool retires
+                // the connection; the caller still learns what went wrong first.
+                let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+                Err(error)
+            }
+        }
+    }
+
+    /// Makes the next statements of the current transaction read one snapshot, so a count and
+    /// the page it describes agree under concurrent writes. SQLite and InnoDB
+    /// (`REPEATABLE READ`) do that already; PostgreSQL's default `READ COMMITTED` does not.
+    pub fn use_one_snapshot(&mut self) -> QueryResult<()> {
+        match self {
+            Self::Postgres(pg) => {
+                pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            }
+            Self::Mysql(_) | Self::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// Applies the engine's embedded migrations that have not run yet.
+    pub(super) fn run_migrations(&mut self) -> Result<Vec<String>, DbError> {
+        let applied = match self {
+            Self::Postgres(pg) => pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect()),
+            Self::Mysql(mysql) => mysql
+                .run_pending_migrations(MYSQL_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect()),
+            Self::Sqlite(sqlite) => sqlite
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect()),
+        };
+        applied.map_err(DbError::Migration)
+    }
+}
+
+/// What a database URL points at, decided by its scheme alone: Diesel's own `establish` on a
+/// multi-connection tries each engine in turn and would turn a refused PostgreSQL URL into a
+/// new SQLite file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Target {
+    /// A SQLite file path.
+    Sqlite(String),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+    /// A `mysql://` URL.
+    Mysql(String),
+}
+
+impl Target {
+    /// Reads the engine from the scheme; anything without a scheme is a SQLite file path.
+    pub(super) fn parse(url: &str) -> Result<Self, DbError> {
+        let unsupported = || DbError::UnsupportedUrl(redact_password(url));
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        if url.starts_with("mysql://") {
+            return Ok(Self::Mysql(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err(unsupported());
+        }
+        Ok(Self::Sqlite(path.to_owned()))
+    }
+
+    /// The engine this target runs.
+    pub(super) fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Mysql(_) => Backend::Mysql,
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Why a new connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The engine refused or could not be reached.
+    #[error(transparent)]
+    Connect(#[from] diesel::ConnectionError),
+    /// The connection opened, but preparing the session failed.
+    #[error("preparing the database session failed")]
+    Session(#[from] diesel::result::Error),
+}
+
+/// A pooled connection and whether a failure showed it is gone.
+pub struct ManagedConnection {
+    connection: DbConnection,
+    lost: bool,
+}
+
+impl ManagedConnection {
+    /// The connection, for running queries.
+    pub fn connection(&mut self) -> &mut DbConnection {
+        &mut self.connection
+    }
+
+    /// Retires this connection when it goes back to the pool.
+    pub fn mark_lost(&mut self) {
+        self.lost = true;
+    }
+}
+
+/// Opens connections for r2d2, by the URL's scheme, and prepares each session.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    target: Target,
+    busy_timeout: Duration,
+    statement_timeout: Duration,
+}
+
+impl ConnectionManager {
+    /// A manager for `target`, preparing sessions as `settings` ask.
+    pub(super) fn new(target: Target, settings: &DatabaseSettings) -> Self {
+        let target = match target {
+            Target::Postgres(url) => {
+                Target::Postgres(with_connect_timeout(&url, settings.checkout_timeout))
+            }
+            other => other,
+        };
+        Self {
+            target,
+            busy_timeout: settings.busy_timeout,
+            statement_timeout: settings.statement_timeout,
+        }
+    }
+
+    fn open(&self) -> Result<DbConnection, ConnectError> {
+        match &self.target {
+            Target::Sqlite(path) => {
+                let mut sqlite = SqliteConnection::establish(path)?;
+                // Diesel turns foreign keys on but leaves the busy timeout at 0 and the journal
+                // in rollback mode: make SQLite behave as a server database.
+                sqlite.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout.as_millis()
+                ))?;
+                Ok(DbConnection::Sqlite(sqlite))
+            }
+            Target::Postgres(url) => {
+                let mut pg = PgConnection::establish(url)?;
+                pg.batch_execute(&format!(
+                    "SET statement_timeout = {}; SET application_name = 'station-api';",
+                    self.statement_timeout.as_millis()
+                ))?;
+                Ok(DbConnection::Postgres(pg))
+            }
+            Target::Mysql(url) => {
+                let mut mysql = MysqlConnection::establish(url)?;
+                // Strict mode: a value out of range or too long is an error, never clipped.
+                mysql.batch_execute("SET SESSION sql_mode = 'TRADITIONAL'")?;
+                if !self.statement_timeout.is_zero() {
+                    // MariaDB and MySQL name (and measure) this limit differently.
+                    let seconds = self.statement_timeout.as_secs_f64();
+                    let millis = self.statement_timeout.as_millis();
+                    mysql
+                        .batch_execute(&format!("SET SESSION max_statement_time = {seconds}"))
+                        .or_else(|_| {
+                            mysql.batch_execute(&format!(
+                                "SET SESSION max_execution_time = {millis}"
+                            ))
+                        })?;
+                }
+                Ok(DbConnection::Mysql(mysql))
+            }
+        }
+    }
+}
+
+/// Adds libpq's `connect_timeout` (whole seconds, at least 1) unless the URL sets one, so a
+/// database host that drops packets cannot hold a pool thread for minutes.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let seconds = timeout.as_secs().max(1);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
+}
+
+impl diesel::r2d2::ManageConnection for ConnectionManager {
+    type Connection = ManagedConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        Ok(ManagedConnection {
+            connection: self.open()?,
+            lost: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        Ok(conn.connection.batch_execute("SELECT 1")?)
+    }
+
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        conn.lost
+            || std::thread::panicking()
+            || <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+                &mut conn.connection,
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_alone_picks_the_engine() {
+        let sqlite = |path: &str| Target::Sqlite(path.to_owned());
+        assert_eq!(
+            Target::parse("sqlite://station.db").unwrap(),
+            sqlite("station.db")
+        );
+        assert_eq!(
+            Target::parse("sqlite:///tmp/s.db").unwrap(),
+            sqlite("/tmp/s.db")
+        );
+        assert_eq!(Target::parse("sqlite:s.db").unwrap(), sqlite("s.db"));
+        assert_eq!(Target::parse("data/s.db").unwrap(), sqlite("data/s.db"));
+        assert_eq!(
+            Target::parse("postgres://u@localhost/x").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Target::parse("postgresql://localhost/x").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Target::parse("mysql://root@127.0.0.1/x").unwrap().backend(),
+            Backend::Mysql
+        );
+        assert!(Target::parse("redis://localhost").is_err());
+        assert!(Target::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/station?sslmode=require"),
+            "postgres://app:***@db:5432/station?sslmode=require"
+        );
+        assert_eq!(
+            redact_password("mysql://root@127.0.0.1/x"),
+            "mysql://root@127.0.0.1/x"
+        );
+        assert_eq!(redact_password("station.db"), "station.db");
+        let error = Target::parse("redis://u:hunter2@cache").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn a_connect_timeout_is_added_unless_the_url_has_one() {
+        let five = Duration::from_secs(5);
+        assert_eq!(
+            with_connect_timeout("postgres://h/db", five),
+            "postgres://h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?sslmode=disable", five),
+            "postgres://h/db?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?connect_timeout=2", five),
+            "postgres://h/db?connect_timeout=2"
+        );
+    }
+}
