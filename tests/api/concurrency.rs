@@ -96,3 +96,37 @@ async fn a_single_connection_pool_serves_a_burst_of_mixed_requests_in_turn() {
     let listing: Value = app.get("/station/").await.json().await.unwrap();
     assert_eq!(listing["count"], 16);
 }
+
+#[backend_test]
+async fn every_page_read_during_inserts_agrees_with_its_own_count() {
+    let app = spawn_app().await;
+    app.seed_stations(15).await;
+    let creates = (0..30).map(|n| {
+        let request = app
+            .admin(Method::POST, "/station/")
+            .json(&reading(&format!("late-{n}")));
+        async move { request.send().await.unwrap().status() }
+    });
+    let reads = (0..30).map(|_| {
+        let request = app.admin(Method::GET, "/station/?page=2");
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    });
+
+    let (statuses, pages) = futures_util::future::join(join_all(creates), join_all(reads)).await;
+
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED));
+    for page in pages {
+        let count = page["count"].as_u64().unwrap();
+        let results = page["results"].as_array().unwrap();
+        assert!((15..=45).contains(&count), "{page}");
+        assert_eq!(results.len() as u64, (count - 10).min(10), "{page}");
+        assert_eq!(page["next"].is_null(), count <= 20, "{page}");
+        assert!(page["previous"].is_string(), "{page}");
+        let ids: Vec<i64> = results.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{page}");
+    }
+    let all = app.all_stations().await;
+    assert_eq!(all.len(), 45);
+    let unique: HashSet<i64> = all.iter().map(|s| s["id"].as_i64().unwrap()).collect();
+    assert_eq!(unique.len(), 45);
+}

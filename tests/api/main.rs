@@ -15,5 +15,6 @@ mod generated;
 mod auth;
 mod pagination;
 mod protocol;
+mod schema_parity;
 mod stations;
 mod validation;
