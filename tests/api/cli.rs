@@ -1,56 +1,13 @@
 //! The `station-api` binary as a user runs it: user commands, first start, and shutdown.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{ADMIN, CHEAP_HASHING, TestDatabase, spawn_app};
+use crate::helpers::{ADMIN, TestDatabase, spawn_app};
+use crate::process::{BINARY, run, start_server, text, wait_for};
 use station_test_macros::backend_test;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_station-api");
-
-/// The binary with cheap hashing and the database at `database_url`.
-fn station_api(database_url: &str) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .env("DATABASE_URL", database_url)
-        .env(
-            "STATION_ARGON2_MEMORY_KIB",
-            CHEAP_HASHING.memory_kib.to_string(),
-        )
-        .env(
-            "STATION_ARGON2_ITERATIONS",
-            CHEAP_HASHING.iterations.to_string(),
-        )
-        .env("RUST_LOG", "warn");
-    command
-}
-
-/// Runs the binary with `args`, writing `stdin` to its standard input (not a terminal).
-fn run(database_url: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = station_api(database_url)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A new, empty database on the current test's engine.
 fn fresh_database() -> TestDatabase {
@@ -81,8 +38,8 @@ fn every_command_has_help() {
     assert!(top.contains("createsuperuser") && top.contains("--database-url"));
 }
 
-#[test]
-fn migrate_applies_the_migrations_once() {
+#[backend_test]
+async fn migrate_applies_the_migrations_once() {
     let database = fresh_database();
 
     let first = run(&database.url, &["migrate"], "");
@@ -93,8 +50,8 @@ fn migrate_applies_the_migrations_once() {
     assert_eq!(text(&second.stdout).trim(), "Applied 0 migration(s).");
 }
 
-#[test]
-fn users_are_created_listed_and_deleted() {
+#[backend_test]
+async fn users_are_created_listed_and_deleted() {
     let database = fresh_database();
 
     let superuser = run(
@@ -133,8 +90,8 @@ fn users_are_created_listed_and_deleted() {
     assert!(!text(&run(&database.url, &["listusers"], "").stdout).contains("reader"));
 }
 
-#[test]
-fn bad_user_commands_fail_with_a_message_and_change_nothing() {
+#[backend_test]
+async fn bad_user_commands_fail_with_a_message_and_change_nothing() {
     let database = fresh_database();
     run(
         &database.url,
@@ -186,8 +143,8 @@ fn bad_user_commands_fail_with_a_message_and_change_nothing() {
     );
 }
 
-#[test]
-fn a_password_is_never_taken_from_the_command_line() {
+#[backend_test]
+async fn a_password_is_never_taken_from_the_command_line() {
     let database = fresh_database();
 
     let output = run(
@@ -272,79 +229,6 @@ async fn deleteuser_from_another_process_takes_effect_at_once() {
         app.get("/station/").await.status(),
         StatusCode::UNAUTHORIZED
     );
-}
-
-/// A `serve` process and the lines it prints, read on background threads.
-struct Server {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-/// The first line containing `needle`, waiting at most 30 s.
-fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> Option<String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return Some(line),
-            Ok(_) => {}
-            Err(_) => return None,
-        }
-    }
-    None
-}
-
-fn start_server(database_url: &str) -> Server {
-    let mut child = station_api(database_url)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = lines_of(child.stdout.take().unwrap());
-    let stderr = lines_of(child.stderr.take().unwrap());
-    Server {
-        child,
-        stdout,
-        stderr,
-    }
-}
-
-impl Server {
-    fn port(&self) -> u16 {
-        let line = wait_for(&self.stderr, "station-api listening").expect("server starts");
-        line.split_whitespace()
-            .find_map(|field| field.strip_prefix("port="))
-            .and_then(|port| port.parse().ok())
-            .expect("port in the start-up line")
-    }
-
-    fn signal_and_wait(mut self, signal: &str) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
-        assert!(sent.success());
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(std::time::Instant::now() < deadline, "server did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 #[backend_test]

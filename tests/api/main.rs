@@ -7,6 +7,7 @@
 
 mod databases;
 mod helpers;
+mod process;
 
 mod cli;
 mod concurrency;

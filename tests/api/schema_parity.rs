@@ -112,7 +112,11 @@ fn described_columns(conn: &mut DbConnection) -> Vec<String> {
     let rows: Vec<ColumnRow> = diesel::sql_query(query).load(conn).unwrap();
     rows.iter()
         .map(|row| {
-            let null = if row.nullable == "YES" { "NULL" } else { "NOT NULL" };
+            let null = if row.nullable == "YES" {
+                "NULL"
+            } else {
+                "NOT NULL"
+            };
             format!(
                 "{}.{} {} {null}",
                 row.table_name,
@@ -198,10 +202,8 @@ async fn every_engine_refuses_the_same_rows() {
 
     // The extremes are stored: a refusal below is the constraint, not the SQL.
     insert("('x', 0, -273.15, -90, -180)").expect("lower bounds are valid");
-    insert(&format!(
-        "('{longest_name}', 253402300799, 1000, 90, 180)"
-    ))
-    .expect("upper bounds are valid");
+    insert(&format!("('{longest_name}', 253402300799, 1000, 90, 180)"))
+        .expect("upper bounds are valid");
     insert("('åäö 🌡', 1, 0, 0, 0)").expect("four-byte UTF-8 fits");
     for refused in [
         "('', 0, 0, 0, 0)".to_owned(),

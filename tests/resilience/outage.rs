@@ -1,0 +1,220 @@
+//! A dead database gives quick 503s, `/readyz` says so, and the service recovers by itself when
+//! the database returns. PostgreSQL and MariaDB are really stopped and started, with the commands
+//! in `TEST_POSTGRES_STOP`/`TEST_POSTGRES_START` and `TEST_MYSQL_STOP`/`TEST_MYSQL_START`; on
+//! SQLite another connection locks the file.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, SqliteConnection};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use station_test_macros::backend_test;
+
+use crate::databases::Backend;
+use crate::helpers::{TestApp, reading, spawn_app_with};
+
+/// The shell commands that stop and start this engine's server.
+struct ServerControl {
+    backend: Backend,
+    start: String,
+    stopped: bool,
+}
+
+impl ServerControl {
+    fn for_backend(backend: Backend) -> Self {
+        let variable = |action: &str| {
+            let name = format!("TEST_{}_{action}", prefix(backend));
+            std::env::var(&name).unwrap_or_else(|_| {
+                panic!("{name} must say how to {action} the server (see README, Development)")
+            })
+        };
+        let stop = variable("STOP");
+        let start = variable("START");
+        shell(&stop);
+        Self {
+            backend,
+            start,
+            stopped: true,
+        }
+    }
+
+    fn start(&mut self) {
+        shell(&self.start);
+        self.stopped = false;
+        wait_until_server_answers(self.backend);
+    }
+}
+
+impl Drop for ServerControl {
+    /// A failed test must not leave the server down for the tests after it.
+    fn drop(&mut self) {
+        if self.stopped {
+            shell(&self.start);
+            wait_until_server_answers(self.backend);
+        }
+    }
+}
+
+fn prefix(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "POSTGRES",
+        Backend::Mysql => "MYSQL",
+        Backend::Sqlite => unreachable!("SQLite has no server"),
+    }
+}
+
+fn shell(command: &str) {
+    let status = std::process::Command::new("sh")
+        .args(["-c", command])
+        .status()
+        .unwrap_or_else(|error| panic!("{command}: {error}"));
+    assert!(status.success(), "{command}: {status}");
+}
+
+fn wait_until_server_answers(backend: Backend) {
+    let url = backend.server_url().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answered = match backend {
+            Backend::Postgres => diesel::PgConnection::establish(&url).is_ok(),
+            Backend::Mysql => diesel::MysqlConnection::establish(&url).is_ok(),
+            Backend::Sqlite => true,
+        };
+        if answered {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{backend:?} did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A server that gives up on the database after one second.
+async fn impatient_app() -> TestApp {
+    spawn_app_with(|settings| {
+        settings.database.checkout_timeout = Duration::from_secs(1);
+        settings.database.busy_timeout = Duration::from_millis(300);
+        settings.database.pool_size = 4;
+    })
+    .await
+}
+
+/// Asserts the 503 of CONTRACT.md: its body and a `Retry-After`.
+async fn assert_unavailable(response: reqwest::Response) {
+    let what = format!("{} {}", response.url(), response.status());
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{what}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"detail": "Service temporarily unavailable."}),
+        "{what}"
+    );
+}
+
+/// Every kind of request while the database is gone: 503s, none of them hanging.
+async fn assert_every_request_is_unavailable(app: &TestApp, path: &str) {
+    let requests = [
+        app.admin(Method::GET, "/station/"),
+        app.admin(Method::GET, path),
+        app.admin(Method::POST, "/station/").json(&reading("lost")),
+        app.admin(Method::PATCH, path)
+            .json(&json!({"temperature": 1})),
+        app.admin(Method::DELETE, path),
+    ];
+    for request in requests {
+        assert_unavailable(request.send().await.unwrap()).await;
+    }
+    assert_unavailable(app.anonymous(Method::GET, "/readyz").send().await.unwrap()).await;
+}
+
+/// Polls `path` until it answers 200; the service must get there without a restart.
+async fn wait_for_recovery(app: &TestApp, path: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = app.get(path).await;
+        if response.status() == StatusCode::OK {
+            return response.json().await.unwrap();
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "no recovery after 30 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Stops the server, checks the outage behaviour, starts it, checks the recovery.
+async fn survives_a_server_restart() {
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
+    let backend = Backend::current();
+    let app = impatient_app().await;
+    let before = app.create_station(&reading("before")).await;
+    let path = format!("/station/{}/", before["id"]);
+
+    let mut server = ServerControl::for_backend(backend);
+    assert_every_request_is_unavailable(&app, &path).await;
+    server.start();
+
+    assert_eq!(wait_for_recovery(&app, &path).await, before);
+    let after = app.create_station(&reading("after")).await;
+    let names: Vec<Value> = app
+        .all_stations()
+        .await
+        .into_iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("before"), json!("after")]);
+    assert!(after["id"].as_i64() > before["id"].as_i64());
+    let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
+
+#[backend_test]
+async fn the_service_answers_503_while_its_database_is_down_and_recovers_when_it_returns() {
+    if Backend::current() == Backend::Sqlite {
+        return sqlite_locked_by_another_process().await;
+    }
+    survives_a_server_restart().await;
+}
+
+/// SQLite has no server to stop, and a file the service has open stays readable whatever
+/// happens to its name or mode. What does happen is another process taking the write lock (a
+/// backup, a bulk import, a second service on the same file): writes then wait the busy timeout
+/// and get a 503, while reads go on from the WAL snapshot; when the lock goes, writes recover.
+async fn sqlite_locked_by_another_process() {
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
+    let app = impatient_app().await;
+    let before = app.create_station(&reading("before")).await;
+    let path = format!("/station/{}/", before["id"]);
+    let file = app.database_url.trim_start_matches("sqlite://").to_owned();
+
+    let mut locker = SqliteConnection::establish(&file).unwrap();
+    locker.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let writes = [
+        app.admin(Method::POST, "/station/").json(&reading("lost")),
+        app.admin(Method::PUT, &path).json(&reading("lost")),
+        app.admin(Method::PATCH, &path)
+            .json(&json!({"temperature": 1})),
+        app.admin(Method::DELETE, &path),
+    ];
+    for write in writes {
+        assert_unavailable(write.send().await.unwrap()).await;
+    }
+    assert_eq!(app.get_json(&path).await, before);
+    assert_eq!(app.get_json("/station/").await["count"], 1);
+    locker.batch_execute("COMMIT").unwrap();
+    drop(locker);
+
+    app.create_station(&reading("after")).await;
+    let names: Vec<Value> = app
+        .all_stations()
+        .await
+        .into_iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("before"), json!("after")]);
+}
