@@ -1,20 +1,31 @@
 # Sourced by the CI scripts that need a live server: `start_server BINARY USERNAME` creates a
-# temporary SQLite database with a superuser USERNAME, starts BINARY on a free loopback port and
+# temporary database (SQLite, or a fresh database on the PostgreSQL server at $CI_POSTGRES_URL
+# when that is set, dropped on exit) with a superuser USERNAME, starts BINARY on a free loopback port and
 # waits until it is ready. It sets $work (a temporary directory, removed on exit), $port,
 # $password and $server_pid; the server's log is $work/server.log. Hashing is cheap on purpose:
 # the callers test the contract, not Argon2.
 
 work=$(mktemp -d)
 server_pid=""
+postgres_database=""
 stop_server() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    if [ -n "$postgres_database" ]; then
+        psql -q "$CI_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $postgres_database WITH (FORCE)" || true
+    fi
     rm -rf "$work"
 }
 trap stop_server EXIT
 
 start_server() {
     local binary=$1 username=$2
-    export DATABASE_URL="sqlite://$work/ci.db"
+    if [ -n "${CI_POSTGRES_URL:-}" ]; then
+        postgres_database="station_ci_$$_$RANDOM"
+        psql -q "$CI_POSTGRES_URL" -c "CREATE DATABASE $postgres_database"
+        export DATABASE_URL="${CI_POSTGRES_URL%/*}/$postgres_database"
+    else
+        export DATABASE_URL="sqlite://$work/ci.db"
+    fi
     export STATION_ARGON2_MEMORY_KIB=64 STATION_ARGON2_ITERATIONS=1
     password="$username-$(date +%s)-$RANDOM"
     echo "$password" | "$binary" createsuperuser --username "$username" >/dev/null
