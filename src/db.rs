@@ -140,10 +140,18 @@ impl DbError {
     }
 
     fn from_query(error: QueryError) -> Self {
-        // SQLite reports contention as an ordinary error; to a client it is a temporary outage.
-        if let QueryError::DatabaseError(_, info) = &error {
+        if let QueryError::DatabaseError(kind, info) = &error {
+            // Worth a retry, so a 503 with Retry-After rather than a 500: SQLite reports lock
+            // contention as an ordinary error; PostgreSQL-compatible engines that run
+            // serializable (CockroachDB, YugabyteDB) abort a conflicting transaction; a server
+            // that has just failed over to a replica refuses writes for a moment.
             let message = info.message();
-            if message.contains("database is locked") || message.contains("database is busy") {
+            if matches!(
+                kind,
+                DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ReadOnlyTransaction
+            ) || message.contains("database is locked")
+                || message.contains("database is busy")
+            {
                 return Self::Unavailable(Box::new(error));
             }
         }
@@ -162,6 +170,8 @@ fn may_be_connection_failure(error: &QueryError) -> bool {
                 | DatabaseErrorKind::ForeignKeyViolation
                 | DatabaseErrorKind::NotNullViolation
                 | DatabaseErrorKind::CheckViolation
+                | DatabaseErrorKind::SerializationFailure
+                | DatabaseErrorKind::ReadOnlyTransaction
         ),
         _ => true,
     }

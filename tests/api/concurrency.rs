@@ -130,3 +130,40 @@ async fn every_page_read_during_inserts_agrees_with_its_own_count() {
     let unique: HashSet<i64> = all.iter().map(|s| s["id"].as_i64().unwrap()).collect();
     assert_eq!(unique.len(), 45);
 }
+
+#[backend_test]
+async fn two_instances_on_one_database_hand_out_unique_ids_and_agree_on_the_count() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let instances = [app.address.clone(), other.clone()];
+    let creates = (0..40).map(|n| {
+        let request = app
+            .client
+            .post(format!("{}/station/", instances[n % 2]))
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+            .json(&reading(&format!("instance-{}-{n}", n % 2)));
+        async move { request.send().await.unwrap() }
+    });
+
+    let responses = join_all(creates).await;
+
+    let mut ids = HashSet::new();
+    for response in responses {
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        assert!(ids.insert(body["id"].as_i64().unwrap()), "duplicate id");
+    }
+    for instance in &instances {
+        let page: Value = app
+            .client
+            .get(format!("{instance}/station/"))
+            .basic_auth(ADMIN.0, Some(ADMIN.1))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["count"], 40, "{instance}");
+    }
+}

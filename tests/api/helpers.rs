@@ -76,6 +76,21 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// Starts another instance of the service on this app's database, as a load balancer in
+    /// front of several would; returns its address.
+    pub async fn another_instance(&self) -> String {
+        let mut settings = Settings::new("127.0.0.1:0", self.database_url.clone());
+        settings.handle_signals = false;
+        settings.workers = Some(1);
+        settings.auth.decoy_cost = CHEAP_HASHING;
+        let application = Application::build(settings)
+            .await
+            .expect("second instance builds");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        actix_web::rt::spawn(application.run_until_stopped());
+        address
+    }
+
     /// Creates an account directly in the database.
     pub fn add_user(&self, username: &str, password: &str, role: Role) {
         let hasher = PasswordHasher::new(CHEAP_HASHING).expect("hasher");
