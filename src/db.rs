@@ -221,7 +221,11 @@ impl Database {
         let pool_size = settings.pool_size.max(1);
         let pool = Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(1))
+            // No idle target: r2d2 would open replacement connections on its own threads after a
+            // checkout, and a process exiting while one of those was inside libpq's connect
+            // crashed (the CLI, about one run in six). Connections open on demand; idle ones close after
+            // r2d2's idle timeout (10 minutes).
+            .min_idle(Some(0))
             .connection_timeout(settings.checkout_timeout)
             // r2d2 would run `SELECT 1` before every checkout; instead a failed query checks its
             // connection and retires it when it is gone (see `blocking`).

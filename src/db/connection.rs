@@ -216,7 +216,7 @@ impl ConnectionManager {
     pub(super) fn new(target: Target, settings: &DatabaseSettings) -> Self {
         let target = match target {
             Target::Postgres(url) => {
-                Target::Postgres(with_connect_timeout(&url, settings.checkout_timeout))
+                Target::Postgres(with_libpq_defaults(&url, settings.checkout_timeout))
             }
             other => other,
         };
@@ -270,15 +270,22 @@ impl ConnectionManager {
     }
 }
 
-/// Adds libpq's `connect_timeout` (whole seconds, at least 1) unless the URL sets one, so a
-/// database host that drops packets cannot hold a pool thread for minutes.
-fn with_connect_timeout(url: &str, timeout: Duration) -> String {
-    if url.contains("connect_timeout=") {
-        return url.to_owned();
-    }
-    let seconds = timeout.as_secs().max(1);
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}connect_timeout={seconds}")
+/// Adds libpq options the URL does not set: `connect_timeout` (whole seconds, at least 1), so a
+/// database host that drops packets cannot hold a pool thread for minutes; and
+/// `gssencmode=disable`, because libpq's default first probes for Kerberos encryption on every
+/// connection, and a process exiting while a pool thread was in that probe aborted inside
+/// libkrb5 (seen here in about one run of the CLI in seven).
+fn with_libpq_defaults(url: &str, timeout: Duration) -> String {
+    let mut url = url.to_owned();
+    let mut add = |option: &str, value: String| {
+        if !url.contains(&format!("{option}=")) {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            url = format!("{url}{separator}{option}={value}");
+        }
+    };
+    add("connect_timeout", timeout.as_secs().max(1).to_string());
+    add("gssencmode", "disable".to_owned());
+    url
 }
 
 impl diesel::r2d2::ManageConnection for ConnectionManager {
@@ -354,19 +361,19 @@ mod tests {
     }
 
     #[test]
-    fn a_connect_timeout_is_added_unless_the_url_has_one() {
+    fn libpq_options_are_added_unless_the_url_has_them() {
         let five = Duration::from_secs(5);
         assert_eq!(
-            with_connect_timeout("postgres://h/db", five),
-            "postgres://h/db?connect_timeout=5"
+            with_libpq_defaults("postgres://h/db", five),
+            "postgres://h/db?connect_timeout=5&gssencmode=disable"
         );
         assert_eq!(
-            with_connect_timeout("postgres://h/db?sslmode=disable", five),
-            "postgres://h/db?sslmode=disable&connect_timeout=5"
+            with_libpq_defaults("postgres://h/db?sslmode=disable&gssencmode=prefer", five),
+            "postgres://h/db?sslmode=disable&gssencmode=prefer&connect_timeout=5"
         );
         assert_eq!(
-            with_connect_timeout("postgres://h/db?connect_timeout=2", five),
-            "postgres://h/db?connect_timeout=2"
+            with_libpq_defaults("postgres://h/db?connect_timeout=2", five),
+            "postgres://h/db?connect_timeout=2&gssencmode=disable"
         );
     }
 }

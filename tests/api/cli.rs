@@ -256,3 +256,23 @@ async fn the_first_start_creates_an_admin_whose_password_works_and_sigterm_stops
     assert!(again.stdout.try_recv().is_err(), "no second password");
     assert!(again.signal_and_wait("-INT").success());
 }
+
+#[backend_test]
+async fn user_commands_exit_cleanly_every_time() {
+    // A process that exited while a pool thread was still connecting used to crash inside the
+    // client library now and then; one run in twenty is not enough to see it.
+    let database = fresh_database();
+    for n in 0..20 {
+        let created = run(
+            &database.url,
+            &["createuser", "--username", &format!("user{n}")],
+            "a-password-for-them\n",
+        );
+        assert!(
+            created.status.success(),
+            "run {n}: {:?} {}",
+            created.status,
+            text(&created.stderr)
+        );
+    }
+}
