@@ -26,6 +26,7 @@ use crate::api::links::Origin;
 use crate::auth::Authenticator;
 use crate::config::HttpSettings;
 use crate::db::Database;
+use crate::domain::listing::CursorCodec;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// Limits and proxy trust.
     pub http: HttpSettings,
+    /// Signs and checks list cursors, with a key all instances share.
+    pub cursors: CursorCodec,
 }
 
 /// Where the OpenAPI document is served.

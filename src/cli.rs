@@ -136,6 +136,10 @@ struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "STATION_MAX_BODY_BYTES", default_value_t = HttpSettings::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// The largest page a client may ask for with `page_size=`.
+    #[arg(long, env = "STATION_MAX_PAGE_SIZE", default_value_t = HttpSettings::default().max_page_size,
+          value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    max_page_size: i64,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "STATION_WORKERS")]
     workers: Option<usize>,
@@ -163,6 +167,7 @@ impl ServeArgs {
         settings.http = HttpSettings {
             trust_proxy: self.trust_proxy,
             max_body_bytes: self.max_body_bytes,
+            max_page_size: self.max_page_size,
             ..HttpSettings::default()
         };
         let defaults = AuthSettings::default();

@@ -47,8 +47,10 @@ pub struct HttpSettings {
     pub trust_proxy: bool,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Readings per page.
+    /// Readings per page when the client does not say.
     pub page_size: i64,
+    /// The largest `page_size` a client may ask for.
+    pub max_page_size: i64,
 }
 
 impl Default for HttpSettings {
@@ -57,6 +59,7 @@ impl Default for HttpSettings {
             trust_proxy: false,
             max_body_bytes: 256 * 1024,
             page_size: 10,
+            max_page_size: 1000,
         }
     }
 }

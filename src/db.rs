@@ -45,6 +45,7 @@ macro_rules! returning_optional_row {
 }
 
 mod connection;
+pub mod key_repository;
 pub mod models;
 pub mod schema;
 pub mod station_repository;
@@ -60,7 +61,7 @@ use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
 use tokio::sync::Semaphore;
 
-pub use connection::{Backend, DbConnection, redact_password};
+pub use connection::{Backend, DbBackend, DbConnection, redact_password};
 use connection::{ConnectionManager, Target};
 
 /// The id MySQL gave the row this connection inserted last.
@@ -341,6 +342,25 @@ impl Database {
         change: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, DbError> {
         self.blocking(|conn| conn.write_transaction(change))
+    }
+
+    /// The secret every instance shares under `key_name`: the stored one, or `candidate`, stored
+    /// now by the first instance to ask.
+    pub fn shared_secret(&self, key_name: &str, candidate: &str) -> Result<String, DbError> {
+        let stored = self.write_blocking(|conn| {
+            if let Some(existing) = key_repository::find(conn, key_name)? {
+                return Ok(existing);
+            }
+            key_repository::insert(conn, key_name, candidate)?;
+            Ok(candidate.to_owned())
+        });
+        match stored {
+            // Another instance stored one between our read and our insert: use theirs.
+            Err(error) if error.is_unique_violation() => self
+                .blocking(|conn| key_repository::find(conn, key_name))?
+                .ok_or_else(|| DbError::Query(diesel::result::Error::NotFound)),
+            other => other,
+        }
     }
 
     /// True when a connection can be had and answers a trivial query.

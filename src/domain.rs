@@ -1,4 +1,5 @@
 //! Invariants: types that can only hold valid values. Nothing here knows about HTTP or SQL.
 
+pub mod listing;
 pub mod station;
 pub mod user;

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::domain::listing::InvalidQuery;
 use crate::domain::station::InvalidStation;
 
 /// The realm named in `WWW-Authenticate` challenges.
@@ -50,6 +51,9 @@ pub enum ApiError {
     /// 413: a body over the configured limit.
     #[error("Request body is too large.")]
     PayloadTooLarge,
+    /// 400: list parameters with bad values, each with DRF-style messages.
+    #[error("Invalid query parameters.")]
+    InvalidQuery(InvalidQuery),
     /// 400: a body that is not well-formed JSON (or form data); holds the whole message.
     #[error("{0}")]
     MalformedBody(String),
@@ -144,9 +148,15 @@ pub struct ValidationErrors {
     pub non_field_errors: Vec<String>,
 }
 
-fn field_errors_body(invalid: &InvalidStation) -> Value {
+/// `{"parameter": ["message", …]}` for a list request with bad parameters.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"timestamp__gte": ["Enter a whole number."],
+                          "ordering": ["Select a valid choice. colour is not one of the available choices (id, timestamp, temperature, name, each optionally prefixed with -)."]}))]
+pub struct QueryParameterErrors(std::collections::BTreeMap<String, Vec<String>>);
+
+fn field_errors_body(errors: &[(&'static str, String)]) -> Value {
     let mut body = Map::new();
-    for (field, message) in invalid.errors() {
+    for (field, message) in errors {
         let messages = body
             .entry((*field).to_owned())
             .or_insert_with(|| Value::Array(Vec::new()));
@@ -178,7 +188,9 @@ impl ResponseError for ApiError {
             Self::NotFound | Self::StationNotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MalformedBody(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedBody(_) | Self::Invalid(_) | Self::InvalidQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -196,7 +208,8 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let body = match self {
-            Self::Invalid(invalid) => field_errors_body(invalid),
+            Self::Invalid(invalid) => field_errors_body(invalid.errors()),
+            Self::InvalidQuery(invalid) => field_errors_body(invalid.errors()),
             other => serde_json::json!({ "detail": other.to_string() }),
         };
         let mut response = HttpResponse::build(self.status_code());

@@ -11,6 +11,22 @@ use crate::auth::Authenticator;
 use crate::auth::password::HashError;
 use crate::config::Settings;
 use crate::db::{Database, DbError};
+use crate::domain::listing::CursorCodec;
+
+/// The `service_keys` entry holding the key that signs list cursors.
+const CURSOR_KEY_NAME: &str = "list-cursor-hmac";
+
+/// 32 random bytes, as hex.
+fn random_hex_key() -> String {
+    use std::fmt::Write as _;
+
+    rand::random::<[u8; 32]>()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +66,12 @@ impl Application {
             tracing::info!(migrations = ?applied, "applied database migrations");
         }
         let authenticator = Authenticator::new(database.clone(), &settings.auth)?;
+        let cursor_key = database.shared_secret(CURSOR_KEY_NAME, &random_hex_key())?;
         let state = web::Data::new(AppState {
             database: database.clone(),
             authenticator,
             http: settings.http.clone(),
+            cursors: CursorCodec::new(cursor_key.as_bytes()),
         });
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.clone(),

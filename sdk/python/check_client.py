@@ -2,9 +2,10 @@
 """Drives a live station-api through the generated Python client, and nothing else.
 
 Covers what an SDK user does: basic auth; create the textbook's reading; list every page by
-following `next`; retrieve; replace (PUT); change (PATCH); delete; and one of each error body
-(400 field errors, 401, 404) decoded into the client's typed models. Exits non-zero on the first
-failed check. Generate the client first with `sdk/generate.sh`.
+following `next`; filter and order the list (django-filter's lookups); walk it by cursor, both
+ways; retrieve; replace (PUT); change (PATCH); delete; and one of each error body (400 field
+errors, 400 query parameter errors, 401, 404) decoded into the client's typed models. Exits
+non-zero on the first failed check. Generate the client first with `sdk/generate.sh`.
 
 Usage:
     STATION_URL=http://127.0.0.1:8000 STATION_USERNAME=admin STATION_PASSWORD=... \\
@@ -17,6 +18,7 @@ import base64
 import json
 import math
 import os
+import secrets
 import sys
 from http import HTTPStatus
 from pathlib import Path
@@ -42,12 +44,13 @@ from station_api_client.models import (  # noqa: E402
     ApiRoot,
     ErrorDetail,
     PaginatedStationList,
+    QueryParameterErrors,
     Station,
     StationInput,
     StationPatchInput,
     ValidationErrors,
 )
-from station_api_client.types import Response, Unset  # noqa: E402
+from station_api_client.types import UNSET, Response, Unset  # noqa: E402
 
 T = TypeVar("T")
 
@@ -57,6 +60,11 @@ TEXTBOOK = StationInput(
 )
 PAGE_SIZE = 10
 EXTRA_READINGS = 2 * PAGE_SIZE  # with the textbook's, at least three pages
+# The extra readings' names carry this run's tag, so the filters below select exactly them even
+# on a server that holds other readings (or leftovers of an interrupted run).
+RUN_TAG = f"sdk-python-{secrets.token_hex(4)}"
+FIRST_TIMESTAMP = 1393926310  # reading n has FIRST_TIMESTAMP + n and temperature 20 + n / 10
+CURSOR_PAGE_SIZE = 6  # 20 readings: pages of 6, 6, 6 and 2
 
 
 class CheckFailed(Exception):
@@ -106,26 +114,46 @@ def same_reading(station: Station, expected: StationInput) -> bool:
     )
 
 
-def page_of(link: str) -> str:
-    """The `page` query parameter of a `next`/`previous` link, for `list_stations(page=...)`."""
+def link_query(link: str) -> dict[str, list[str]]:
+    """The query parameters of a `next`/`previous` link, which must point at the list."""
     parts = urlsplit(link)
     check(parts.path == "/station/", f"a page link should point at /station/: {link}")
-    return parse_qs(parts.query, keep_blank_values=True).get("page", [""])[0]
+    return parse_qs(parts.query, keep_blank_values=True)
+
+
+def page_of(link: str) -> str:
+    """The `page` query parameter of a `next`/`previous` link, for `list_stations(page=...)`."""
+    return link_query(link).get("page", [""])[0]
+
+
+def cursor_of(link: str) -> str:
+    """The `cursor` token of a `next`/`previous` link, for `list_stations(cursor=...)`."""
+    tokens = link_query(link).get("cursor", [])
+    check(len(tokens) == 1 and tokens[0] != "", f"a cursor link without one token: {link}")
+    return tokens[0]
+
+
+def counted(page: PaginatedStationList) -> int:
+    """`count`, which a page by number must have (only cursor pages leave it out)."""
+    if not isinstance(page.count, int):
+        raise CheckFailed(f"a page by number without a count: {page.count!r}")
+    return page.count
 
 
 def walk_all_pages(client: AuthenticatedClient) -> tuple[list[Station], int, int]:
     """Every reading, following `next` from the first page; with the count and the page count."""
     first = expect(list_stations.sync_detailed(client=client), HTTPStatus.OK, PaginatedStationList)
     check(first.previous is None, f"page 1 has a previous link: {first.previous}")
+    count = counted(first)
     readings: list[Station] = []
     page, pages = first, 1
     while True:
-        check(page.count == first.count, "the count changed while paging")
+        check(counted(page) == count, "the count changed while paging")
         check(len(page.results) <= PAGE_SIZE, f"a page holds {len(page.results)} readings")
         readings.extend(page.results)
         if page.next_ is None:
             break
-        check(pages <= first.count // PAGE_SIZE + 1, "`next` does not stop")
+        check(pages <= count // PAGE_SIZE + 1, "`next` does not stop")
         number = page_of(page.next_)
         page = expect(
             list_stations.sync_detailed(client=client, page=number),
@@ -134,7 +162,7 @@ def walk_all_pages(client: AuthenticatedClient) -> tuple[list[Station], int, int
         )
         pages += 1
         check(page.previous is not None, f"page {number} has no previous link")
-    return readings, first.count, pages
+    return readings, count, pages
 
 
 def main() -> None:
@@ -172,15 +200,16 @@ def main() -> None:
         print(f"ok  create: the textbook's reading is {reading.url}")
 
         # List, following `next` to the end
-        extra_ids = []
+        extras: list[Station] = []
         for n in range(EXTRA_READINGS):
             body = StationInput(
-                name=f"sdk-python-{n}", timestamp=1393926310 + n, temperature=20 + n / 10,
+                name=f"{RUN_TAG}-{n}", timestamp=FIRST_TIMESTAMP + n, temperature=20 + n / 10,
                 lat=-45.5, lon=170.25,
             )
-            extra_ids.append(expect(
+            extras.append(expect(
                 create_station.sync_detailed(client=admin, body=body), HTTPStatus.CREATED, Station
-            ).id)
+            ))
+        extra_ids = [extra.id for extra in extras]
         readings, count, pages = walk_all_pages(admin)
         ids = [r.id for r in readings]
         check(len(ids) == count, f"walked {len(ids)} readings, count says {count}")
@@ -195,6 +224,99 @@ def main() -> None:
         )
         check(last.next_ is None and last.results[-1].id == ids[-1], "page=last is not the end")
         print(f"ok  list: followed `next` through {pages} pages, {count} readings")
+
+        # Filters and ordering, through the generated keyword arguments (`name__icontains` is
+        # `name_icontains` there). This run's readings 5..12: the tag (in upper case, which
+        # icontains ignores), timestamps in [first + 5, first + 15), temperatures up to 21.25;
+        # newest first, three a page. The results are compared with the created readings whole.
+        def window(page: str | Unset = UNSET) -> PaginatedStationList:
+            return expect(
+                list_stations.sync_detailed(
+                    client=admin,
+                    page=page,
+                    name_icontains=RUN_TAG.upper(),
+                    timestamp_gte=FIRST_TIMESTAMP + 5,
+                    timestamp_lt=FIRST_TIMESTAMP + 15,
+                    temperature_lte=21.25,
+                    ordering="-timestamp",
+                    page_size=3,
+                ),
+                HTTPStatus.OK,
+                PaginatedStationList,
+            )
+
+        expected = [extras[n] for n in range(12, 4, -1)]
+        window_pages = [window()]
+        check(
+            counted(window_pages[0]) == len(expected),
+            f"count {window_pages[0].count}, not {len(expected)}",
+        )
+        while (link := window_pages[-1].next_) is not None:
+            check(len(window_pages) < len(expected), "filtered `next` does not stop")
+            # The links keep the filters and the ordering, for clients that follow them as they are.
+            query = link_query(link)
+            check(
+                query.get("ordering") == ["-timestamp"]
+                and query.get("name__icontains") == [RUN_TAG.upper()],
+                f"a filtered `next` link lost its parameters: {link}",
+            )
+            window_pages.append(window(page_of(link)))
+        check([len(p.results) for p in window_pages] == [3, 3, 2], "pages of 3 for 8 readings")
+        filtered = [station for p in window_pages for station in p.results]
+        check(
+            filtered == expected,
+            f"filtered and ordered: {[s.name for s in filtered]}, "
+            f"expected {[s.name for s in expected]}",
+        )
+        print(f"ok  filter and order: {len(filtered)} of this run's readings, newest first")
+
+        # Keyset paging: `cursor=` (empty) starts the walk; `next` and `previous` carry opaque
+        # tokens, passed back with the same filters and ordering (a token is bound to its
+        # ordering). Cursor pages are not counted: `count` is absent, not null.
+        def by_cursor(cursor: str) -> PaginatedStationList:
+            return expect(
+                list_stations.sync_detailed(
+                    client=admin,
+                    cursor=cursor,
+                    name_icontains=RUN_TAG,
+                    ordering="-temperature",
+                    page_size=CURSOR_PAGE_SIZE,
+                ),
+                HTTPStatus.OK,
+                PaginatedStationList,
+            )
+
+        walk = [by_cursor("")]
+        check(walk[0].previous is None, f"the first cursor page has a previous link: {walk[0]}")
+        while (link := walk[-1].next_) is not None:
+            check(len(walk) <= EXTRA_READINGS, "cursor `next` does not stop")
+            walk.append(by_cursor(cursor_of(link)))
+            check(walk[-1].previous is not None, f"cursor page {len(walk)} has no previous link")
+        check(
+            all(isinstance(p.count, Unset) for p in walk),
+            f"a cursor page has a count: {[p.count for p in walk]}",
+        )
+        walked = [station.id for p in walk for station in p.results]
+        # Warmest first: reading n has 20 + n / 10 degrees, so this is the creation order reversed.
+        check(
+            walked == [extra.id for extra in reversed(extras)],
+            f"the cursor walk visited {walked}, not each reading once by falling temperature",
+        )
+        check(
+            len(walk) == math.ceil(EXTRA_READINGS / CURSOR_PAGE_SIZE),
+            f"{len(walk)} cursor pages for {EXTRA_READINGS} readings",
+        )
+        second_previous = walk[1].previous
+        check(second_previous is not None, "the second cursor page has no previous link")
+        back = by_cursor(cursor_of(second_previous))
+        check(
+            back.results == walk[0].results and back.previous is None,
+            f"`previous` from the second page is not the first: {[s.id for s in back.results]}",
+        )
+        first_next = walk[0].next_
+        check(first_next is not None, "the first cursor page has no next link")
+        token = cursor_of(first_next)
+        print(f"ok  cursor: {len(walk)} pages, each reading once, and `previous` leads back")
 
         # Retrieve
         fetched = expect(
@@ -268,6 +390,52 @@ def main() -> None:
             f"lon errors: {patch_errors.lon}",
         )
         print("ok  400: field errors decode into ValidationErrors")
+
+        # 400: bad list parameters decode into QueryParameterErrors, one list of messages per
+        # parameter. The timestamp is not whole (the generated argument is an `int`, but Python
+        # does not enforce it; the TypeScript program sends the same value as a typed `number`).
+        query_errors = expect(
+            list_stations.sync_detailed(
+                client=admin,
+                timestamp_gte=FIRST_TIMESTAMP + 0.5,  # type: ignore[arg-type]
+                ordering="colour",
+                page_size=0,
+            ),
+            HTTPStatus.BAD_REQUEST,
+            QueryParameterErrors,
+        )
+        check(
+            query_errors.additional_properties == {
+                "timestamp__gte": ["Enter a whole number."],
+                "ordering": [
+                    "Select a valid choice. colour is not one of the available choices "
+                    "(id, timestamp, temperature, name, each optionally prefixed with -)."
+                ],
+                "page_size": ["Ensure this value is greater than or equal to 1."],
+            },
+            f"query parameter errors: {query_errors.additional_properties}",
+        )
+        # A token changed in the middle fails its signature; an intact one fails with another
+        # ordering than the one it was made for.
+        middle = len(token) // 2
+        tampered = token[:middle] + ("B" if token[middle] == "A" else "A") + token[middle + 1:]
+        for cursor, ordering in ((tampered, "-temperature"), (token, "temperature")):
+            cursor_errors = expect(
+                list_stations.sync_detailed(
+                    client=admin,
+                    cursor=cursor,
+                    name_icontains=RUN_TAG,
+                    ordering=ordering,
+                    page_size=CURSOR_PAGE_SIZE,
+                ),
+                HTTPStatus.BAD_REQUEST,
+                QueryParameterErrors,
+            )
+            check(
+                cursor_errors.additional_properties == {"cursor": ["Invalid cursor."]},
+                f"cursor {cursor!r}, ordering {ordering}: {cursor_errors.additional_properties}",
+            )
+        print("ok  400: bad list parameters and cursors decode into QueryParameterErrors")
 
         # Delete, and 404 afterwards
         deleted = destroy_station.sync_detailed(reading.id, client=admin)

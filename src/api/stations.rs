@@ -4,19 +4,22 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::AppState;
 use crate::api::body::read_body;
 use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::StationRow;
-use crate::db::station_repository::{self, PageSelector};
+use crate::db::station_repository;
+use crate::domain::listing::{
+    CursorPosition, Direction, ListQuery, ListQueryError, PageRequest, PageSizeLimits,
+};
 use crate::domain::station::{
     LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS, NewStation,
     StationPatch, TEMPERATURE_MAX, TEMPERATURE_MIN, TIMESTAMP_MAX, TIMESTAMP_MIN,
 };
-use crate::error::{ApiError, ErrorDetail, ValidationErrors};
+use crate::error::{ApiError, ErrorDetail, QueryParameterErrors, ValidationErrors};
 
 /// One weather-station reading, as the API returns it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -133,9 +136,11 @@ pub struct StationPatchInput {
 /// One page of readings, DRF's `PageNumberPagination` envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaginatedStationList {
-    /// How many readings there are in all.
+    /// How many readings match, in all. Present when paging by number; absent with `cursor`,
+    /// whose pages are not counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 123, minimum = 0)]
-    pub count: i64,
+    pub count: Option<i64>,
     /// The next page's URL, or null on the last page.
     #[schema(
         required = true,
@@ -152,20 +157,6 @@ pub struct PaginatedStationList {
     pub previous: Option<String>,
     /// This page's readings, by id.
     pub results: Vec<Station>,
-}
-
-fn page_selector(raw: Option<&str>) -> Result<PageSelector, ApiError> {
-    match raw {
-        None | Some("") => Ok(PageSelector::Number(1)),
-        Some("last") => Ok(PageSelector::Last),
-        Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) => digits
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .map(PageSelector::Number)
-            .ok_or(ApiError::InvalidPage),
-        Some(_) => Err(ApiError::InvalidPage),
-    }
 }
 
 /// DRF looks ids up with `int()`; anything that is not an integer is a plain 404.
@@ -186,19 +177,88 @@ async fn unless_missing(state: &AppState, id: i64, error: ApiError) -> ApiError 
     }
 }
 
-/// List readings, 10 a page, in id order.
+/// The list's query parameters, as the OpenAPI document shows them. The handler reads the raw
+/// query string itself ([`ListQuery::parse`]), so errors come out in DRF's shape.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(non_snake_case, dead_code)]
+pub struct ListParameters {
+    /// 1-based page number, or `last`; pages past the end are 404. The response has `count`.
+    #[param(example = "2", pattern = "^([1-9][0-9]*|last)?$")]
+    page: Option<String>,
+    /// Keyset paging: an empty value starts at the beginning of the order; `next` and
+    /// `previous` carry the tokens to follow. No `count`, and each page costs the same however
+    /// deep the walk and however large the table. Tokens are opaque and signed: a changed token,
+    /// or one used with another `ordering`, is a 400. Cannot be combined with `page`.
+    #[param(example = "")]
+    cursor: Option<String>,
+    /// Readings per page (default 10; the largest allowed is 1000 unless the server is started
+    /// with another `--max-page-size`).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    page_size: Option<i64>,
+    /// Comma-separated keys among `id`, `timestamp`, `temperature`, `name`, each optionally
+    /// prefixed with `-` for descending; `id` is always added last, so the order is total.
+    #[param(
+        example = "-timestamp,name",
+        pattern = "^-?(id|timestamp|temperature|name)(,-?(id|timestamp|temperature|name))*$"
+    )]
+    ordering: Option<String>,
+    /// Exactly this name.
+    #[param(example = "CityName")]
+    name: Option<String>,
+    /// The name contains this text, ignoring ASCII case.
+    #[param(example = "city")]
+    name__icontains: Option<String>,
+    /// Terms separated by spaces or commas; the name must contain each, ignoring ASCII case.
+    #[param(example = "city north")]
+    search: Option<String>,
+    /// Unix seconds, at or after.
+    #[param(example = 1393926310)]
+    timestamp__gte: Option<i64>,
+    /// Unix seconds, after.
+    #[param(example = 1393926310)]
+    timestamp__gt: Option<i64>,
+    /// Unix seconds, at or before.
+    #[param(example = 1393929910)]
+    timestamp__lte: Option<i64>,
+    /// Unix seconds, before.
+    #[param(example = 1393929910)]
+    timestamp__lt: Option<i64>,
+    /// Degrees Celsius, at least.
+    #[param(example = -10.5)]
+    temperature__gte: Option<f64>,
+    /// Degrees Celsius, at most.
+    #[param(example = 35)]
+    temperature__lte: Option<f64>,
+    /// Bounding box: degrees north, at least.
+    #[param(minimum = -90, maximum = 90, example = 30.5)]
+    lat__gte: Option<f64>,
+    /// Bounding box: degrees north, at most.
+    #[param(minimum = -90, maximum = 90, example = 31)]
+    lat__lte: Option<f64>,
+    /// Bounding box: degrees east, at least.
+    #[param(minimum = -180, maximum = 180, example = 76.5)]
+    lon__gte: Option<f64>,
+    /// Bounding box: degrees east, at most.
+    #[param(minimum = -180, maximum = 180, example = 77)]
+    lon__lte: Option<f64>,
+}
+
+/// List readings: filtered, ordered, and paged by number (with `count`) or by cursor.
+///
+/// Filters combine (all must hold); an empty value filters nothing and unknown parameters are
+/// ignored, as django-filter does. Paging by number counts every matching row, which grows with
+/// the table; for deep walks over large tables use `cursor`, whose pages cost the same at any
+/// depth and have no `count`.
 #[utoipa::path(
     get,
     path = "/station/",
     operation_id = "list_stations",
     tag = "station",
-    params(
-        ("page" = Option<String>, Query,
-            description = "1-based page number, or `last`. Pages past the end are 404.",
-            example = "2", pattern = "^([1-9][0-9]*|last)?$"),
-    ),
+    params(ListParameters),
     responses(
         (status = 200, description = "One page of readings.", body = PaginatedStationList),
+        (status = 400, description = "A parameter has a bad value.", body = QueryParameterErrors),
         (status = 404, description = "The page does not exist (`Invalid page.`).", body = ErrorDetail),
     )
 )]
@@ -208,27 +268,100 @@ pub async fn list_stations(
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let query = QueryPairs::parse(req.query_string());
-    let selector = page_selector(query.last("page"))?;
-    let page_size = state.http.page_size;
-    let page = state
-        .database
-        .read(move |conn| station_repository::page(conn, selector, page_size))
-        .await?
-        .ok_or(ApiError::InvalidPage)?;
-    let link = |number: i64| {
-        let number = number.to_string();
-        let page = (number != "1").then_some(number.as_str());
-        origin.url(STATIONS_PATH, &query.with("page", page))
+    let limits = PageSizeLimits {
+        default: state.http.page_size,
+        max: state.http.max_page_size,
     };
-    let body = PaginatedStationList {
-        count: page.total,
-        next: (page.number < page.page_count).then(|| link(page.number + 1)),
-        previous: (page.number > 1).then(|| link(page.number - 1)),
-        results: page
-            .rows
-            .into_iter()
+    let list =
+        ListQuery::parse(|name| query.last(name), limits, &state.cursors).map_err(|error| {
+            match error {
+                ListQueryError::Invalid(invalid) => ApiError::InvalidQuery(invalid),
+                ListQueryError::Page(_) => ApiError::InvalidPage,
+            }
+        })?;
+    let ListQuery {
+        filter,
+        ordering,
+        page_size,
+        page,
+    } = list;
+    let results = |rows: Vec<StationRow>| -> Vec<Station> {
+        rows.into_iter()
             .map(|row| Station::from_row(row, &origin))
-            .collect(),
+            .collect()
+    };
+    let body = match page {
+        PageRequest::Number(selector) => {
+            let page = state
+                .database
+                .read(move |conn| {
+                    station_repository::page_by_number(
+                        conn, &filter, &ordering, page_size, selector,
+                    )
+                })
+                .await?
+                .ok_or(ApiError::InvalidPage)?;
+            let link = |number: i64| {
+                let number = number.to_string();
+                let page = (number != "1").then_some(number.as_str());
+                origin.url(STATIONS_PATH, &query.with("page", page))
+            };
+            PaginatedStationList {
+                count: Some(page.total),
+                next: (page.number < page.page_count).then(|| link(page.number + 1)),
+                previous: (page.number > 1).then(|| link(page.number - 1)),
+                results: results(page.rows),
+            }
+        }
+        PageRequest::Cursor(position) => {
+            let walk_ordering = ordering.clone();
+            let from = position.clone();
+            let page = state
+                .database
+                .read(move |conn| {
+                    station_repository::page_by_cursor(
+                        conn,
+                        &filter,
+                        &walk_ordering,
+                        page_size,
+                        from.as_ref(),
+                    )
+                })
+                .await?;
+            // Forwards from the start there is nothing before; forwards from a row, that row is
+            // before; backwards from a row, that row is after (from the end, nothing is).
+            let (has_next, has_previous) = match &position {
+                None => (page.more_beyond, false),
+                Some(p) if p.direction == Direction::After => (page.more_beyond, true),
+                Some(p) => (!p.keys.is_empty(), page.more_beyond),
+            };
+            let link =
+                |token: String| origin.url(STATIONS_PATH, &query.with("cursor", Some(&token)));
+            let next = has_next.then(|| match page.rows.last() {
+                Some(row) => link(state.cursors.encode(
+                    &ordering,
+                    &CursorPosition::after(station_repository::sort_values(row, &ordering)),
+                )),
+                // Nothing before the cursor: the walk forward starts at the beginning.
+                None => link(String::new()),
+            });
+            let previous = has_previous.then(|| {
+                let position = match page.rows.first() {
+                    Some(row) => {
+                        CursorPosition::before(station_repository::sort_values(row, &ordering))
+                    }
+                    // Nothing after the cursor: the page before is the last page.
+                    None => CursorPosition::end(),
+                };
+                link(state.cursors.encode(&ordering, &position))
+            });
+            PaginatedStationList {
+                count: None,
+                next,
+                previous,
+                results: results(page.rows),
+            }
+        }
     };
     Ok(HttpResponse::Ok().json(body))
 }
@@ -494,20 +627,6 @@ pub async fn detail_options(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_numbers_are_positive_integers_or_last() {
-        assert_eq!(page_selector(None).unwrap(), PageSelector::Number(1));
-        assert_eq!(page_selector(Some("")).unwrap(), PageSelector::Number(1));
-        assert_eq!(page_selector(Some("7")).unwrap(), PageSelector::Number(7));
-        assert_eq!(page_selector(Some("last")).unwrap(), PageSelector::Last);
-        for bad in ["0", "-1", "1.0", "abc", "+1", " 1", "99999999999999999999"] {
-            assert!(
-                matches!(page_selector(Some(bad)), Err(ApiError::InvalidPage)),
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn the_field_metadata_lists_the_five_fields_with_their_limits() {

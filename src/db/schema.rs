@@ -1,6 +1,13 @@
 // @generated from the migrations by `STATION_BLESS=1 cargo test --test api schema`; do not edit.
 
 diesel::table! {
+    service_keys (name) {
+        name -> Text,
+        secret -> Text,
+    }
+}
+
+diesel::table! {
     station (id) {
         id -> BigInt,
         name -> Text,
@@ -23,4 +30,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(station, users);
+diesel::allow_tables_to_appear_in_same_query!(service_keys, station, users);

@@ -7,6 +7,7 @@
 
 mod databases;
 mod helpers;
+mod listing;
 mod process;
 
 mod cli;

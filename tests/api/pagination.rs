@@ -151,16 +151,16 @@ async fn links_keep_the_other_query_parameters() {
     app.seed_stations(25).await;
 
     // Act
-    let page = app.get_json("/station/?search=oslo&page=2&note=a+b").await;
+    let page = app.get_json("/station/?tag=oslo&page=2&note=a+b").await;
 
     // Assert
     assert_eq!(
         page["next"],
-        json!(app.url("/station/?search=oslo&page=3&note=a+b"))
+        json!(app.url("/station/?tag=oslo&page=3&note=a+b"))
     );
     assert_eq!(
         page["previous"],
-        json!(app.url("/station/?search=oslo&note=a+b"))
+        json!(app.url("/station/?tag=oslo&note=a+b"))
     );
 }
 

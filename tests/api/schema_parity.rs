@@ -40,19 +40,19 @@ const SQLITE_COLUMNS: &str = "
     SELECT m.name AS table_name, p.name AS column_name, lower(p.type) AS data_type,
            CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END AS nullable
     FROM sqlite_master m JOIN pragma_table_info(m.name) p
-    WHERE m.type = 'table' AND m.name IN ('station', 'users')
+    WHERE m.type = 'table' AND m.name IN ('service_keys', 'station', 'users')
     ORDER BY m.name, p.cid";
 const POSTGRES_COLUMNS: &str = "
     SELECT table_name::text AS table_name, column_name::text AS column_name,
            data_type::text AS data_type, is_nullable::text AS nullable
     FROM information_schema.columns
-    WHERE table_schema = current_schema() AND table_name IN ('station', 'users')
+    WHERE table_schema = current_schema() AND table_name IN ('service_keys', 'station', 'users')
     ORDER BY table_name, ordinal_position";
 const MYSQL_COLUMNS: &str = "
     SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, COLUMN_TYPE AS data_type,
            IS_NULLABLE AS nullable
     FROM information_schema.COLUMNS
-    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('station', 'users')
+    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('service_keys', 'station', 'users')
     ORDER BY TABLE_NAME, ORDINAL_POSITION";
 
 // SQLite keeps an INTEGER PRIMARY KEY in the rowid, not in an index: read it from the columns.
@@ -60,14 +60,14 @@ const SQLITE_INDEXES: &str = "
     SELECT m.name AS table_name, 'rowid' AS index_name, p.name AS column_name,
            'primary' AS kind, CAST(p.pk AS BIGINT) AS position
     FROM sqlite_master m JOIN pragma_table_info(m.name) p
-    WHERE m.type = 'table' AND m.name IN ('station', 'users') AND p.pk > 0
+    WHERE m.type = 'table' AND m.name IN ('service_keys', 'station', 'users') AND p.pk > 0
     UNION ALL
     SELECT m.name, il.name, ii.name,
            CASE WHEN il.origin = 'pk' THEN 'primary' WHEN il.\"unique\" THEN 'unique'
                 ELSE 'index' END,
            CAST(ii.seqno AS BIGINT)
     FROM sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
-    WHERE m.type = 'table' AND m.name IN ('station', 'users')";
+    WHERE m.type = 'table' AND m.name IN ('service_keys', 'station', 'users')";
 const POSTGRES_INDEXES: &str = "
     SELECT t.relname::text AS table_name, i.relname::text AS index_name,
            a.attname::text AS column_name,
@@ -80,14 +80,14 @@ const POSTGRES_INDEXES: &str = "
     JOIN pg_namespace n ON n.oid = t.relnamespace
     CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, ord)
     JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-    WHERE n.nspname = current_schema() AND t.relname IN ('station', 'users')";
+    WHERE n.nspname = current_schema() AND t.relname IN ('service_keys', 'station', 'users')";
 const MYSQL_INDEXES: &str = "
     SELECT TABLE_NAME AS table_name, INDEX_NAME AS index_name, COLUMN_NAME AS column_name,
            CASE WHEN INDEX_NAME = 'PRIMARY' THEN 'primary' WHEN NON_UNIQUE = 0 THEN 'unique'
                 ELSE 'index' END AS kind,
            CAST(SEQ_IN_INDEX AS SIGNED) AS position
     FROM information_schema.STATISTICS
-    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('station', 'users')";
+    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('service_keys', 'station', 'users')";
 
 /// An engine's column type, as the kind of value it holds.
 fn type_class(declared: &str) -> &'static str {
@@ -163,6 +163,8 @@ async fn every_engine_has_the_same_columns_types_and_keys() {
     assert_eq!(
         columns,
         [
+            "service_keys.name text NOT NULL",
+            "service_keys.secret text NOT NULL",
             "station.id integer NOT NULL",
             "station.name text NOT NULL",
             "station.timestamp integer NOT NULL",
@@ -181,7 +183,11 @@ async fn every_engine_has_the_same_columns_types_and_keys() {
     assert_eq!(
         indexes,
         BTreeSet::from([
+            "service_keys primary (name)".to_owned(),
             "station primary (id)".to_owned(),
+            "station index (name, id)".to_owned(),
+            "station index (temperature, id)".to_owned(),
+            "station index (timestamp, id)".to_owned(),
             "users primary (id)".to_owned(),
             "users unique (username)".to_owned(),
         ])
