@@ -225,12 +225,19 @@ impl ListQuery {
     ) -> Result<Self, ListQueryError> {
         let given = |name: &str| get(name).filter(|value| !value.trim().is_empty());
         let mut invalid = InvalidQuery::default();
+        // Django's form fields refuse NUL characters; no stored name can hold one anyway.
+        let text = |parameter: &'static str, invalid: &mut InvalidQuery| {
+            let value = get(parameter).filter(|v| !v.is_empty())?;
+            if value.contains('\0') {
+                invalid.add(parameter, "Null characters are not allowed.");
+                return None;
+            }
+            Some(value)
+        };
         let mut filter = StationFilter {
-            name: get("name").filter(|v| !v.is_empty()).map(str::to_owned),
-            name_contains: get("name__icontains")
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned),
-            search_terms: get("search")
+            name: text("name", &mut invalid).map(str::to_owned),
+            name_contains: text("name__icontains", &mut invalid).map(str::to_owned),
+            search_terms: text("search", &mut invalid)
                 .map(|terms| {
                     terms
                         .split(|c: char| c.is_whitespace() || c == ',')
@@ -643,6 +650,18 @@ mod tests {
         assert_eq!(query.filter, StationFilter::default());
         assert_eq!(query.page_size, 10);
         assert_eq!(query.page, PageRequest::Number(PageNumber::Number(1)));
+    }
+
+    #[test]
+    fn text_filters_refuse_nul_characters() {
+        assert_eq!(
+            errors("name=a%00b&search=x%00&name__icontains=%00"),
+            vec![
+                ("name", "Null characters are not allowed.".to_owned()),
+                ("name__icontains", "Null characters are not allowed.".to_owned()),
+                ("search", "Null characters are not allowed.".to_owned()),
+            ]
+        );
     }
 
     #[test]

@@ -417,3 +417,17 @@ async fn an_empty_cursor_walk_has_no_links() {
 
     assert_eq!(page, json!({"next": null, "previous": null, "results": []}));
 }
+
+#[backend_test]
+async fn text_filters_with_nul_characters_are_400s_not_database_errors() {
+    let app = spawn_app().await;
+    seed_network(&app).await;
+
+    let body = bad_request(&app, "/station/?name=Os%00lo&search=%00&cursor=").await;
+
+    assert_eq!(
+        body,
+        json!({"name": ["Null characters are not allowed."],
+               "search": ["Null characters are not allowed."]})
+    );
+}
