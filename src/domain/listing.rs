@@ -658,7 +658,10 @@ mod tests {
             errors("name=a%00b&search=x%00&name__icontains=%00"),
             vec![
                 ("name", "Null characters are not allowed.".to_owned()),
-                ("name__icontains", "Null characters are not allowed.".to_owned()),
+                (
+                    "name__icontains",
+                    "Null characters are not allowed.".to_owned()
+                ),
                 ("search", "Null characters are not allowed.".to_owned()),
             ]
         );

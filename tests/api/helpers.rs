@@ -225,6 +225,14 @@ impl TestApp {
         json_body(response).await
     }
 
+    /// Follows a link the server gave (an absolute `next` or `previous` URL) as the admin user,
+    /// asserting a 200; returns the JSON body.
+    pub async fn follow(&self, url: &str) -> Value {
+        let response = send(self.client.get(url).basic_auth(ADMIN.0, Some(ADMIN.1))).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {url}");
+        json_body(response).await
+    }
+
     /// Every stored reading as the API lists it, page after page.
     pub async fn all_stations(&self) -> Vec<Value> {
         let mut stations = Vec::new();

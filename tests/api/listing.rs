@@ -203,14 +203,7 @@ async fn walk(app: &TestApp, path: &str, link: &str) -> Vec<Vec<i64>> {
     let mut pages = Vec::new();
     let mut url = Some(app.url(path));
     while let Some(current) = url {
-        let response = crate::helpers::send(
-            app.client
-                .get(&current)
-                .basic_auth(crate::helpers::ADMIN.0, Some(crate::helpers::ADMIN.1)),
-        )
-        .await;
-        assert_eq!(response.status(), StatusCode::OK, "{current}");
-        let page = json_body(response).await;
+        let page = app.follow(&current).await;
         assert!(
             page.get("count").is_none(),
             "cursor pages have no count: {page}"
@@ -238,31 +231,14 @@ async fn a_cursor_walk_visits_every_row_once_in_order_forwards_and_back() {
     let first_page = app
         .get_json("/station/?ordering=-temperature&page_size=4&cursor=")
         .await;
-    let last_page_url = {
-        let second = app.client.get(first_page["next"].as_str().unwrap());
-        let second = crate::helpers::send(
-            second.basic_auth(crate::helpers::ADMIN.0, Some(crate::helpers::ADMIN.1)),
-        )
-        .await;
-        json_body(second).await["previous"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let second_page = app.follow(first_page["next"].as_str().unwrap()).await;
 
     assert_eq!(
         forwards,
         [by_temperature[..4].to_vec(), by_temperature[4..].to_vec()]
     );
     assert!(first_page["previous"].is_null());
-    let back = app.client.get(&last_page_url);
-    let back = json_body(
-        crate::helpers::send(
-            back.basic_auth(crate::helpers::ADMIN.0, Some(crate::helpers::ADMIN.1)),
-        )
-        .await,
-    )
-    .await;
+    let back = app.follow(second_page["previous"].as_str().unwrap()).await;
     assert_eq!(ids(&back), by_temperature[..4].to_vec());
     assert!(back["previous"].is_null());
     assert!(back["next"].is_string());
@@ -277,13 +253,7 @@ async fn rows_inserted_during_a_cursor_walk_are_neither_skipped_nor_repeated() {
     let mut round = 0;
 
     while let Some(current) = url {
-        let response = crate::helpers::send(
-            app.client
-                .get(&current)
-                .basic_auth(crate::helpers::ADMIN.0, Some(crate::helpers::ADMIN.1)),
-        )
-        .await;
-        let page = json_body(response).await;
+        let page = app.follow(&current).await;
         for row in page["results"].as_array().unwrap() {
             seen.push((
                 row["name"].as_str().unwrap().to_owned(),
@@ -392,21 +362,9 @@ async fn a_cursor_from_one_instance_works_on_another() {
         .unwrap()
         .replace(&app.address, &other);
 
-    let response = crate::helpers::send(
-        app.client
-            .get(&next)
-            .basic_auth(crate::helpers::ADMIN.0, Some(crate::helpers::ADMIN.1)),
-    )
-    .await;
+    let page = app.follow(&next).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        json_body(response).await["results"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(page["results"].as_array().unwrap().len(), 2);
 }
 
 #[backend_test]
