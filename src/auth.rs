@@ -15,7 +15,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::auth::cache::{Fingerprint, VerifiedCredentials};
 use crate::auth::credentials::{Credentials, HeaderError, parse_basic};
-use crate::auth::password::{HashCost, HashError, PasswordHasher};
+use crate::auth::password::{HashCost, HashError, PasswordHasher, WorkingMemory};
 use crate::auth::throttle::{FailureThrottle, ThrottleKey, ThrottleSettings};
 use crate::db::{Database, DbError, user_repository};
 
@@ -92,6 +92,8 @@ pub struct Authenticator {
     decoy_hash: String,
     /// One verification per fingerprint at a time; the others wait for its answer.
     in_flight: Mutex<HashMap<Fingerprint, Arc<OnceCell<bool>>>>,
+    /// Argon2 memory shared by the verifications, so they do not each allocate their own.
+    working_memory: Arc<WorkingMemory>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -113,6 +115,7 @@ impl Authenticator {
             hash_permits: Semaphore::new(settings.max_concurrent_hashes.max(1)),
             decoy_hash,
             in_flight: Mutex::new(HashMap::new()),
+            working_memory: Arc::new(WorkingMemory::default()),
         })
     }
 
@@ -182,9 +185,12 @@ impl Authenticator {
                     .acquire()
                     .await
                     .map_err(|_| AuthError::Verification)?;
-                tokio::task::spawn_blocking(move || password::verify(&stored_hash, &password))
-                    .await
-                    .map_err(|_| AuthError::Verification)
+                let memory = Arc::clone(&self.working_memory);
+                tokio::task::spawn_blocking(move || {
+                    password::verify(&memory, &stored_hash, &password)
+                })
+                .await
+                .map_err(|_| AuthError::Verification)
             })
             .await
             .copied();
