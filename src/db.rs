@@ -1,7 +1,7 @@
 //! The only module that speaks SQL. One binary serves SQLite, PostgreSQL and MySQL/MariaDB,
 //! chosen by the database URL; everything backend-specific lives here and in the repositories.
-//! Diesel is synchronous, so every query runs on the blocking thread pool through
-//! [`Database::read`] or [`Database::write`], never on an async worker.
+//! Diesel is synchronous, so every query runs on threads of its own through [`Database::read`] or
+//! [`Database::write`] (see [`executor`]), never on an async worker.
 
 /// Runs an INSERT or UPDATE `$statement` and reads back the row it wrote, as `$row`: with
 /// `RETURNING` on SQLite and PostgreSQL. MySQL has no `RETURNING`, so there the statement runs and
@@ -44,7 +44,22 @@ macro_rules! returning_optional_row {
     };
 }
 
+/// Runs `$query`, one Diesel expression, on whichever concrete connection `$conn` holds, bound
+/// to `$concrete`. Diesel caches a concrete backend's prepared statements by the query's type
+/// and never renders their SQL again; through the multi-backend wrapper it renders the SQL on
+/// every run (a few percent of a request in the profile). For the queries every request makes.
+macro_rules! on_its_backend {
+    ($conn:expr, |$concrete:ident| $query:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($concrete) => $query,
+            $crate::db::DbConnection::Postgres($concrete) => $query,
+            $crate::db::DbConnection::Mysql($concrete) => $query,
+        }
+    };
+}
+
 mod connection;
+mod executor;
 pub mod key_repository;
 pub mod models;
 pub mod schema;
@@ -53,16 +68,17 @@ pub mod user_repository;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use diesel::QueryResult;
+/// What a query closure returns.
+pub use diesel::QueryResult;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
-use tokio::sync::Semaphore;
 
 pub use connection::{Backend, DbBackend, DbConnection, redact_password};
 use connection::{ConnectionManager, Target};
+use executor::{Claim, GroupCommitWriter, QueryThreads};
 
 /// The id MySQL gave the row this connection inserted last.
 pub(crate) fn last_insert_id(conn: &mut diesel::MysqlConnection) -> QueryResult<i64> {
@@ -123,9 +139,9 @@ pub enum DbError {
     /// Applying the embedded migrations failed.
     #[error("applying database migrations failed")]
     Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The blocking task running the query panicked or was cancelled.
+    /// The thread running the query panicked, or shut down before answering.
     #[error("a database task did not complete")]
-    Task(#[source] tokio::task::JoinError),
+    TaskLost,
 }
 
 impl DbError {
@@ -138,6 +154,16 @@ impl DbError {
                 _
             ))
         )
+    }
+
+    /// The same failure, told to each write of a group commit that it undid.
+    fn for_each_write(&self) -> Self {
+        match self {
+            Self::TaskLost => Self::TaskLost,
+            // Whatever stopped the commit (a lock held too long, a full disk), retrying later
+            // is the client's best move; the write itself was fine.
+            other => Self::Unavailable(format!("the commit failed: {other}").into()),
+        }
     }
 
     fn from_query(error: QueryError) -> Self {
@@ -185,14 +211,11 @@ type ConnectionPool = Pool<ConnectionManager>;
 pub struct Database {
     pool: ConnectionPool,
     backend: Backend,
-    /// One permit per pooled connection: requests queue here, as futures, instead of each
-    /// taking a blocking thread only to wait inside `pool.get()` (hundreds of parked threads
-    /// under load, each with its own stack and malloc arena).
-    connection_permits: Arc<Semaphore>,
+    /// Run reads, and writes on server databases: one thread per pooled connection.
+    query_threads: Arc<QueryThreads>,
+    /// SQLite's writes, committed in groups by one thread; server databases have none.
+    writer: Option<GroupCommitWriter>,
     checkout_timeout: Duration,
-    /// SQLite has one writer at a time: queueing writers here, before they take a blocking thread
-    /// and a connection, beats having them spin on the file lock. Server databases have none.
-    write_gate: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -219,7 +242,12 @@ impl Database {
             ));
         }
         let backend = target.backend();
-        let pool_size = settings.pool_size.max(1);
+        let query_threads = settings.pool_size.max(1);
+        // SQLite's writer thread holds one connection of its own.
+        let pool_size = match backend {
+            Backend::Sqlite => query_threads + 1,
+            Backend::Postgres | Backend::Mysql => query_threads,
+        };
         let pool = Pool::builder()
             .max_size(pool_size)
             // No idle target: r2d2 would open replacement connections on its own threads after a
@@ -233,12 +261,19 @@ impl Database {
             .test_on_check_out(false)
             .build(ConnectionManager::new(target, settings))
             .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+        let writer = match backend {
+            Backend::Sqlite => Some(GroupCommitWriter::start(
+                pool.clone(),
+                settings.checkout_timeout,
+            )?),
+            Backend::Postgres | Backend::Mysql => None,
+        };
         Ok(Self {
             pool,
             backend,
-            connection_permits: Arc::new(Semaphore::new(pool_size as usize)),
+            query_threads: Arc::new(QueryThreads::new(query_threads as usize)?),
+            writer,
             checkout_timeout: settings.checkout_timeout,
-            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
         })
     }
 
@@ -254,8 +289,15 @@ impl Database {
     }
 
     fn checkout(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
+        self.checkout_within(self.checkout_timeout)
+    }
+
+    fn checkout_within(
+        &self,
+        patience: Duration,
+    ) -> Result<PooledConnection<ConnectionManager>, DbError> {
         self.pool
-            .get()
+            .get_timeout(patience.max(Duration::from_millis(1)))
             .map_err(|e| DbError::Unavailable(Box::new(e)))
     }
 
@@ -264,7 +306,17 @@ impl Database {
         &self,
         query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, DbError> {
-        let mut conn = self.checkout()?;
+        self.run(self.checkout_timeout, query)
+    }
+
+    /// Runs `query` on this thread with a connection checked out within `patience`; retires the
+    /// connection when a failure shows it is gone.
+    fn run<T>(
+        &self,
+        patience: Duration,
+        query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.checkout_within(patience)?;
         match query(conn.connection()) {
             Ok(value) => Ok(value),
             // A server restart or a dropped socket surfaces as an arbitrary query error; a
@@ -282,58 +334,46 @@ impl Database {
         }
     }
 
-    /// Runs a read-only `query` on the blocking pool.
+    /// Runs a read-only `query` on a query thread.
     pub async fn read<T, F>(&self, query: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.off_the_async_workers(query).await
+        let claim = Arc::new(Claim::default());
+        let database = self.clone();
+        let span = tracing::Span::current();
+        let queued = Instant::now();
+        let answer = self.query_threads.submit(Arc::clone(&claim), move || {
+            let _entered = span.enter();
+            let patience = database.checkout_timeout.saturating_sub(queued.elapsed());
+            database.run(patience, query)
+        });
+        executor::answer(&claim, answer, self.checkout_timeout).await
     }
 
-    /// Runs `change` in a write transaction; on SQLite, one writer at a time.
+    /// Runs `change` in a write transaction: on SQLite in the writer's next group commit, on a
+    /// server database in a transaction of its own.
     pub async fn write<T, F>(&self, change: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let _turn = match &self.write_gate {
-            Some(gate) => Some(self.wait_for(gate).await?),
-            None => None,
+        let claim = Arc::new(Claim::default());
+        let answer = match &self.writer {
+            Some(writer) => writer.submit(Arc::clone(&claim), change),
+            None => {
+                let database = self.clone();
+                let span = tracing::Span::current();
+                let queued = Instant::now();
+                self.query_threads.submit(Arc::clone(&claim), move || {
+                    let _entered = span.enter();
+                    let patience = database.checkout_timeout.saturating_sub(queued.elapsed());
+                    database.run(patience, |conn| conn.write_transaction(change))
+                })
+            }
         };
-        self.off_the_async_workers(move |conn| conn.write_transaction(change))
-            .await
-    }
-
-    /// The one way requests reach the database: checkout and query on the blocking pool, keeping
-    /// the caller's tracing span.
-    async fn off_the_async_workers<T, F>(&self, work: F) -> Result<T, DbError>
-    where
-        F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let permit = self.wait_for(&self.connection_permits).await?;
-        let database = self.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let _permit = permit;
-            database.blocking(work)
-        })
-        .await
-        .map_err(DbError::Task)?
-    }
-
-    /// A permit from `semaphore`, waiting at most the checkout timeout.
-    async fn wait_for(
-        &self,
-        semaphore: &Arc<Semaphore>,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, DbError> {
-        match tokio::time::timeout(self.checkout_timeout, semaphore.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(closed)) => Err(DbError::Unavailable(Box::new(closed))),
-            Err(elapsed) => Err(DbError::Unavailable(Box::new(elapsed))),
-        }
+        executor::answer(&claim, answer, self.checkout_timeout).await
     }
 
     /// Runs `change` in a write transaction on this thread (command line, start-up).

@@ -87,7 +87,7 @@ impl From<DbError> for ApiError {
             DbError::Unavailable(_) | DbError::UnsupportedUrl(_) => {
                 Self::Unavailable(Box::new(error))
             }
-            DbError::Query(_) | DbError::Migration(_) | DbError::Task(_) => {
+            DbError::Query(_) | DbError::Migration(_) | DbError::TaskLost => {
                 Self::Internal(Box::new(error))
             }
         }

@@ -265,11 +265,11 @@ pub fn find(conn: &mut DbConnection, station_id: i64) -> QueryResult<Option<Stat
     use crate::db::schema::station::dsl::station;
 
     // No `.first()`: SQLite re-prepares a statement whose `LIMIT ?` binding changes, on every run.
-    station
+    on_its_backend!(conn, |conn| station
         .find(station_id)
         .select(StationRow::as_select())
         .get_result(conn)
-        .optional()
+        .optional())
 }
 
 /// Whether a reading with this id exists.

@@ -10,11 +10,11 @@ pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Opti
     use crate::db::schema::users::dsl::{username, users};
 
     // `username` is unique, so no `.first()` (whose `LIMIT ?` makes SQLite re-prepare each run).
-    users
+    on_its_backend!(conn, |conn| users
         .filter(username.eq(name))
         .select(UserRow::as_select())
         .get_result(conn)
-        .optional()
+        .optional())
 }
 
 /// Stores a new account; fails with a unique violation when the username is taken.

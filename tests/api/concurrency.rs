@@ -167,3 +167,52 @@ async fn two_instances_on_one_database_hand_out_unique_ids_and_agree_on_the_coun
         assert_eq!(page["count"], 40, "{instance}");
     }
 }
+
+#[backend_test]
+async fn a_write_that_fails_is_undone_alone_and_the_writes_beside_it_commit() {
+    use diesel::prelude::*;
+    use station_api::db::station_repository;
+    use station_api::domain::station::NewStation;
+
+    // Arrange: writes that arrive together, so SQLite's writer commits them as one group;
+    // every fourth stores its reading and then fails.
+    let app = spawn_app().await;
+    let writes = (0..40).map(|n| {
+        let database = app.database.clone();
+        let new_station = NewStation::parse(&reading(&format!("write-{n}"))).unwrap();
+        async move {
+            let outcome = database
+                .write(move |conn| {
+                    let row = station_repository::insert(conn, &new_station)?;
+                    if n % 4 == 0 {
+                        diesel::sql_query("INSERT INTO no_such_table VALUES (1)").execute(conn)?;
+                    }
+                    Ok(row)
+                })
+                .await;
+            (n, outcome)
+        }
+    });
+
+    // Act
+    let outcomes = join_all(writes).await;
+
+    // Assert: the failures are errors, and only the others' readings are stored.
+    let mut committed = Vec::new();
+    for (n, outcome) in outcomes {
+        match outcome {
+            Ok(row) if n % 4 != 0 => committed.push(row.name),
+            other => assert!(n % 4 == 0 && other.is_err(), "write {n}: {other:?}"),
+        }
+    }
+    let mut stored: Vec<String> = app
+        .all_stations()
+        .await
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    stored.sort();
+    committed.sort();
+    assert_eq!(committed.len(), 30);
+    assert_eq!(stored, committed);
+}
