@@ -17,7 +17,9 @@ use crate::auth::cache::{Fingerprint, VerifiedCredentials};
 use crate::auth::credentials::{Credentials, HeaderError, parse_basic};
 use crate::auth::password::{HashCost, HashError, PasswordHasher, WorkingMemory};
 use crate::auth::throttle::{FailureThrottle, ThrottleKey, ThrottleSettings};
+use crate::db::models::UserRow;
 use crate::db::{Database, DbError, user_repository};
+use crate::db::{DbConnection, QueryResult};
 
 /// How authentication trades safety against speed.
 #[derive(Debug, Clone)]
@@ -56,6 +58,82 @@ pub struct AuthenticatedUser {
     pub username: String,
 }
 
+/// What the gate decided before a request runs.
+#[derive(Debug)]
+pub enum Admission {
+    /// The account was read and the password verified for this request.
+    Confirmed(AuthenticatedUser),
+    /// The password matched the account's stored hash recently; whether the account still has
+    /// that hash, and is active staff, is yet to be read. The request's first query does that
+    /// ([`PendingCheck::run`]) in the same round trip to the database.
+    Remembered(Remembered),
+}
+
+/// Credentials the cache vouches for, still to be checked against the account.
+#[derive(Debug)]
+pub struct Remembered {
+    credentials: Credentials,
+    client: Option<IpAddr>,
+    key: Fingerprint,
+    check: PendingCheck,
+}
+
+impl Remembered {
+    /// The claimed username, for logs.
+    pub fn username(&self) -> &str {
+        &self.credentials.username
+    }
+
+    /// The account read that confirms these credentials, to run on a request's connection.
+    pub fn check(&self) -> PendingCheck {
+        self.check.clone()
+    }
+}
+
+/// Reads an account and compares it with what the cache remembers; runs on any connection.
+#[derive(Debug, Clone)]
+pub struct PendingCheck {
+    username: String,
+    verified_hash: Arc<str>,
+}
+
+/// What reading the account showed.
+#[derive(Debug)]
+pub enum Checked {
+    /// Same stored hash, active staff.
+    Admitted(AuthenticatedUser),
+    /// Gone, inactive or not staff.
+    Denied(AuthError),
+    /// The stored hash changed since the password was verified: verify it again.
+    Stale,
+}
+
+impl PendingCheck {
+    /// Reads the account on `conn`.
+    pub fn run(&self, conn: &mut DbConnection) -> QueryResult<Checked> {
+        let user = user_repository::find_by_username(conn, &self.username)?;
+        Ok(match user {
+            Some(user) if user.password_hash != *self.verified_hash => Checked::Stale,
+            Some(user) => match admit(user) {
+                Ok(user) => Checked::Admitted(user),
+                Err(denied) => Checked::Denied(denied),
+            },
+            None => Checked::Denied(AuthError::InvalidCredentials),
+        })
+    }
+}
+
+/// `IsAdminUser`: the account whose password matched may use the API if it is active staff.
+fn admit(user: UserRow) -> Result<AuthenticatedUser, AuthError> {
+    match user {
+        user if user.is_active && user.is_staff => Ok(AuthenticatedUser {
+            username: user.username,
+        }),
+        user if user.is_active => Err(AuthError::NotStaff),
+        _ => Err(AuthError::InvalidCredentials),
+    }
+}
+
 /// Why a request was not let in.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -89,7 +167,7 @@ pub struct Authenticator {
     throttle: FailureThrottle,
     hash_permits: Semaphore,
     /// Checked against for unknown usernames, so they cost what a wrong password costs.
-    decoy_hash: String,
+    decoy_hash: Arc<str>,
     /// One verification per fingerprint at a time; the others wait for its answer.
     in_flight: Mutex<HashMap<Fingerprint, Arc<OnceCell<bool>>>>,
     /// Argon2 memory shared by the verifications, so they do not each allocate their own.
@@ -107,7 +185,9 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Builds the authenticator; computes the decoy hash once.
     pub fn new(database: Database, settings: &AuthSettings) -> Result<Self, HashError> {
-        let decoy_hash = PasswordHasher::new(settings.decoy_cost)?.hash("decoy password")?;
+        let decoy_hash = PasswordHasher::new(settings.decoy_cost)?
+            .hash("decoy password")?
+            .into();
         Ok(Self {
             database,
             cache: VerifiedCredentials::new(settings.cache_ttl, settings.cache_capacity),
@@ -119,49 +199,104 @@ impl Authenticator {
         })
     }
 
-    /// Authenticates a request from its raw `Authorization` header and client address, and
-    /// checks that the user is active staff (`IsAdminUser`).
-    pub async fn authenticate(
+    /// Decides on a request from its raw `Authorization` header and client address: remembered
+    /// credentials are admitted pending [`PendingCheck`]; others are checked in full now.
+    pub async fn admit(
         &self,
         authorization: Option<&[u8]>,
         client: Option<IpAddr>,
+    ) -> Result<Admission, AuthError> {
+        let credentials = parse_basic(authorization)?;
+        let key = self
+            .cache
+            .fingerprint(&[&credentials.username, &credentials.password]);
+        match self.cache.verified_hash(&key) {
+            Some(verified_hash) => Ok(Admission::Remembered(Remembered {
+                check: PendingCheck {
+                    username: credentials.username.clone(),
+                    verified_hash,
+                },
+                credentials,
+                client,
+                key,
+            })),
+            None => self
+                .authenticate(credentials, key, client)
+                .await
+                .map(Admission::Confirmed),
+        }
+    }
+
+    /// Finishes what [`Authenticator::admit`] left pending, given what the account read showed.
+    pub async fn settle(
+        &self,
+        remembered: Remembered,
+        checked: Checked,
     ) -> Result<AuthenticatedUser, AuthError> {
-        let Credentials { username, password } = parse_basic(authorization)?;
+        match checked {
+            Checked::Admitted(user) => Ok(user),
+            Checked::Denied(AuthError::NotStaff) => Err(AuthError::NotStaff),
+            Checked::Denied(denied) => {
+                self.cache.forget(&remembered.key);
+                Err(denied)
+            }
+            Checked::Stale => {
+                self.cache.forget(&remembered.key);
+                let Remembered {
+                    credentials,
+                    client,
+                    key,
+                    ..
+                } = remembered;
+                self.authenticate(credentials, key, client).await
+            }
+        }
+    }
+
+    /// Reads the account for remembered credentials, for a request that made no query of its
+    /// own, and settles them.
+    pub async fn confirm(&self, remembered: Remembered) -> Result<AuthenticatedUser, AuthError> {
+        let check = remembered.check();
+        let checked = self.database.read(move |conn| check.run(conn)).await?;
+        self.settle(remembered, checked).await
+    }
+
+    /// The full check: read the account, throttle, verify the password, remember it.
+    async fn authenticate(
+        &self,
+        credentials: Credentials,
+        key: Fingerprint,
+        client: Option<IpAddr>,
+    ) -> Result<AuthenticatedUser, AuthError> {
+        let Credentials { username, password } = credentials;
         let lookup = username.clone();
         let user = self
             .database
             .read(move |conn| user_repository::find_by_username(conn, &lookup))
             .await?;
-        let stored_hash = user
-            .as_ref()
-            .map_or(self.decoy_hash.as_str(), |u| u.password_hash.as_str());
-        let fingerprint = self.cache.fingerprint(&username, &password, stored_hash);
-
-        // A cached success proves the caller knows the password, so it is not throttled: an
-        // attacker guessing a user's password cannot lock that user out this way.
-        let known_good = user.is_some() && self.cache.contains(&fingerprint);
-        if !known_good {
-            let mut keys = vec![ThrottleKey::Username(username.clone())];
-            keys.extend(client.map(ThrottleKey::Client));
-            self.throttle
-                .check(&keys)
-                .map_err(|retry_after| AuthError::Throttled { retry_after })?;
-            let matches = self
-                .verify_once(fingerprint, stored_hash.to_owned(), password)
-                .await?;
-            if matches && user.is_some() {
-                self.cache.insert(fingerprint);
-            } else {
-                self.throttle.record_failure(&keys);
-                return Err(AuthError::InvalidCredentials);
-            }
-        }
+        let mut keys = vec![ThrottleKey::Username(username.clone())];
+        keys.extend(client.map(ThrottleKey::Client));
+        self.throttle
+            .check(&keys)
+            .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+        let stored_hash: Arc<str> = user.as_ref().map_or(Arc::clone(&self.decoy_hash), |u| {
+            Arc::from(u.password_hash.as_str())
+        });
+        let attempt = self
+            .cache
+            .fingerprint(&[&username, &password, &stored_hash]);
+        let matches = self
+            .verify_once(attempt, Arc::clone(&stored_hash), password)
+            .await?;
         match user {
-            Some(user) if user.is_active && user.is_staff => Ok(AuthenticatedUser {
-                username: user.username,
-            }),
-            Some(user) if user.is_active => Err(AuthError::NotStaff),
-            _ => Err(AuthError::InvalidCredentials),
+            Some(user) if matches => {
+                self.cache.remember(key, stored_hash);
+                admit(user)
+            }
+            _ => {
+                self.throttle.record_failure(&keys);
+                Err(AuthError::InvalidCredentials)
+            }
         }
     }
 
@@ -170,7 +305,7 @@ impl Authenticator {
     async fn verify_once(
         &self,
         fingerprint: Fingerprint,
-        stored_hash: String,
+        stored_hash: Arc<str>,
         password: String,
     ) -> Result<bool, AuthError> {
         let cell = self

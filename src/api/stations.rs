@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::AppState;
 use crate::api::body::read_body;
+use crate::api::guard::AdminSession;
 use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::StationRow;
@@ -165,15 +165,14 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// When the body is bad, a missing reading still wins: lookup comes before body checks.
-async fn unless_missing(state: &AppState, id: i64, error: ApiError) -> ApiError {
-    match state
-        .database
+async fn unless_missing(session: &AdminSession, id: i64, error: ApiError) -> ApiError {
+    match session
         .read(move |conn| station_repository::exists(conn, id))
         .await
     {
         Ok(true) => error,
         Ok(false) => ApiError::StationNotFound,
-        Err(db) => db.into(),
+        Err(other) => other,
     }
 }
 
@@ -264,20 +263,18 @@ pub struct ListParameters {
 )]
 pub async fn list_stations(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    session: AdminSession,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let query = QueryPairs::parse(req.query_string());
     let limits = PageSizeLimits {
-        default: state.http.page_size,
-        max: state.http.max_page_size,
+        default: session.state().http.page_size,
+        max: session.state().http.max_page_size,
     };
-    let list =
-        ListQuery::parse(|name| query.last(name), limits, &state.cursors).map_err(|error| {
-            match error {
-                ListQueryError::Invalid(invalid) => ApiError::InvalidQuery(invalid),
-                ListQueryError::Page(_) => ApiError::InvalidPage,
-            }
+    let list = ListQuery::parse(|name| query.last(name), limits, &session.state().cursors)
+        .map_err(|error| match error {
+            ListQueryError::Invalid(invalid) => ApiError::InvalidQuery(invalid),
+            ListQueryError::Page(_) => ApiError::InvalidPage,
         })?;
     let ListQuery {
         filter,
@@ -292,8 +289,7 @@ pub async fn list_stations(
     };
     let body = match page {
         PageRequest::Number(selector) => {
-            let page = state
-                .database
+            let page = session
                 .read(move |conn| {
                     station_repository::page_by_number(
                         conn, &filter, &ordering, page_size, selector,
@@ -316,8 +312,7 @@ pub async fn list_stations(
         PageRequest::Cursor(position) => {
             let walk_ordering = ordering.clone();
             let from = position.clone();
-            let page = state
-                .database
+            let page = session
                 .read(move |conn| {
                     station_repository::page_by_cursor(
                         conn,
@@ -338,7 +333,7 @@ pub async fn list_stations(
             let link =
                 |token: String| origin.url(STATIONS_PATH, &query.with("cursor", Some(&token)));
             let next = has_next.then(|| match page.rows.last() {
-                Some(row) => link(state.cursors.encode(
+                Some(row) => link(session.state().cursors.encode(
                     &ordering,
                     &CursorPosition::after(station_repository::sort_values(row, &ordering)),
                 )),
@@ -353,7 +348,7 @@ pub async fn list_stations(
                     // Nothing after the cursor: the page before is the last page.
                     None => CursorPosition::end(),
                 };
-                link(state.cursors.encode(&ordering, &position))
+                link(session.state().cursors.encode(&ordering, &position))
             });
             PaginatedStationList {
                 count: None,
@@ -392,13 +387,12 @@ pub async fn list_stations(
 pub async fn create_station(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    session: AdminSession,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, state.http.max_body_bytes).await?;
+    let body = read_body(&req, payload, session.state().http.max_body_bytes).await?;
     let new_station = NewStation::parse(&body).map_err(ApiError::Invalid)?;
-    let row = state
-        .database
+    let row = session
         .write(move |conn| station_repository::insert(conn, &new_station))
         .await?;
     let station = Station::from_row(row, &origin);
@@ -435,12 +429,11 @@ pub enum BadRequestBody {
 )]
 pub async fn retrieve_station(
     id: web::Path<String>,
-    state: web::Data<AppState>,
+    session: AdminSession,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let row = state
-        .database
+    let row = session
         .read(move |conn| station_repository::find(conn, id))
         .await?
         .ok_or(ApiError::StationNotFound)?;
@@ -471,19 +464,18 @@ pub async fn update_station(
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    session: AdminSession,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let parsed = read_body(&req, payload, state.http.max_body_bytes)
+    let parsed = read_body(&req, payload, session.state().http.max_body_bytes)
         .await
         .and_then(|body| NewStation::parse(&body).map_err(ApiError::Invalid));
     let new_station = match parsed {
         Ok(new_station) => new_station,
-        Err(error) => return Err(unless_missing(&state, id, error).await),
+        Err(error) => return Err(unless_missing(&session, id, error).await),
     };
-    let row = state
-        .database
+    let row = session
         .write(move |conn| station_repository::replace(conn, id, &new_station))
         .await?
         .ok_or(ApiError::StationNotFound)?;
@@ -514,19 +506,18 @@ pub async fn partial_update_station(
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    session: AdminSession,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let parsed = read_body(&req, payload, state.http.max_body_bytes)
+    let parsed = read_body(&req, payload, session.state().http.max_body_bytes)
         .await
         .and_then(|body| StationPatch::parse(&body).map_err(ApiError::Invalid));
     let changes = match parsed {
         Ok(changes) => changes,
-        Err(error) => return Err(unless_missing(&state, id, error).await),
+        Err(error) => return Err(unless_missing(&session, id, error).await),
     };
-    let row = state
-        .database
+    let row = session
         .write(move |conn| station_repository::patch(conn, id, &changes))
         .await?
         .ok_or(ApiError::StationNotFound)?;
@@ -547,11 +538,10 @@ pub async fn partial_update_station(
 )]
 pub async fn destroy_station(
     id: web::Path<String>,
-    state: web::Data<AppState>,
+    session: AdminSession,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let deleted = state
-        .database
+    let deleted = session
         .write(move |conn| station_repository::delete(conn, id))
         .await?;
     if deleted {
@@ -606,12 +596,11 @@ pub async fn list_options() -> HttpResponse {
 /// OPTIONS on one reading; like DRF, `actions` only when the reading exists.
 pub async fn detail_options(
     id: web::Path<String>,
-    state: web::Data<AppState>,
+    session: AdminSession,
 ) -> Result<HttpResponse, ApiError> {
     let exists = match parse_id(&id) {
         Ok(id) => {
-            state
-                .database
+            session
                 .read(move |conn| station_repository::exists(conn, id))
                 .await?
         }

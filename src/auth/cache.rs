@@ -1,28 +1,35 @@
 //! Remembers which credentials were verified recently, so a repeat request skips the hash.
 //!
-//! Entries are keyed by an HMAC (with a key drawn at start-up and never stored) over the username,
-//! the password and the stored hash. A memory dump therefore holds no password, and a password
-//! change anywhere (another process, another instance) makes every old entry unreachable at once,
-//! because the stored hash is part of the key.
+//! Entries are keyed by an HMAC (with a key drawn at start-up and never stored) over the username
+//! and the password, so a memory dump holds no password; each remembers the stored hash the
+//! password was verified against. A request that finds its entry still reads the account (see
+//! [`super::PendingCheck`]): a password changed anywhere (another process, another instance)
+//! shows up there as a different stored hash, and the entry stops counting at once.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-/// The cache key for one (username, password, stored hash) triple.
+/// A keyed digest of a username and password, or of those and a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint([u8; 32]);
 
-/// A bounded, expiring set of verified credential fingerprints.
+/// A bounded, expiring map from credential fingerprints to the stored hash they matched.
 pub struct VerifiedCredentials {
     key: [u8; 32],
     ttl: Duration,
     capacity: usize,
-    expiry_by_fingerprint: Mutex<HashMap<Fingerprint, Instant>>,
+    entries: Mutex<HashMap<Fingerprint, Verified>>,
+}
+
+#[derive(Debug, Clone)]
+struct Verified {
+    stored_hash: Arc<str>,
+    expiry: Instant,
 }
 
 impl std::fmt::Debug for VerifiedCredentials {
@@ -43,56 +50,67 @@ impl VerifiedCredentials {
             key,
             ttl,
             capacity,
-            expiry_by_fingerprint: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The keyed digest identifying these credentials against this stored hash.
-    pub fn fingerprint(&self, username: &str, password: &str, stored_hash: &str) -> Fingerprint {
+    /// The keyed digest of `parts`, length-prefixed so ("ab", "c") and ("a", "bc") differ.
+    pub fn fingerprint(&self, parts: &[&str]) -> Fingerprint {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
-        for part in [username, password, stored_hash] {
+        for part in parts {
             mac.update(&(part.len() as u64).to_le_bytes());
             mac.update(part.as_bytes());
         }
         Fingerprint(mac.finalize().into_bytes().into())
     }
 
-    /// Whether these credentials were verified within the last `ttl`.
-    pub fn contains(&self, fingerprint: &Fingerprint) -> bool {
+    /// The stored hash these credentials were verified against within the last `ttl`, if any.
+    pub fn verified_hash(&self, credentials: &Fingerprint) -> Option<Arc<str>> {
         let now = Instant::now();
         let mut entries = self.lock();
-        match entries.get(fingerprint) {
-            Some(expiry) if *expiry > now => true,
+        match entries.get(credentials) {
+            Some(verified) if verified.expiry > now => Some(Arc::clone(&verified.stored_hash)),
             Some(_) => {
-                entries.remove(fingerprint);
-                false
+                entries.remove(credentials);
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
-    /// Records a successful verification.
-    pub fn insert(&self, fingerprint: Fingerprint) {
+    /// Records that the credentials matched `stored_hash`.
+    pub fn remember(&self, credentials: Fingerprint, stored_hash: Arc<str>) {
         if self.capacity == 0 || self.ttl.is_zero() {
             return;
         }
         let now = Instant::now();
         let mut entries = self.lock();
         if entries.len() >= self.capacity {
-            entries.retain(|_, expiry| *expiry > now);
+            entries.retain(|_, verified| verified.expiry > now);
         }
         if entries.len() >= self.capacity {
             // Still full of live entries: forgetting them costs one hash each, never correctness.
             entries.clear();
         }
-        entries.insert(fingerprint, now + self.ttl);
+        let expiry = now + self.ttl;
+        entries.insert(
+            credentials,
+            Verified {
+                stored_hash,
+                expiry,
+            },
+        );
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Fingerprint, Instant>> {
+    /// Drops what was remembered about these credentials.
+    pub fn forget(&self, credentials: &Fingerprint) {
+        self.lock().remove(credentials);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Fingerprint, Verified>> {
         // A panic while holding this lock cannot leave the map inconsistent: keep serving.
-        self.expiry_by_fingerprint
+        self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -102,26 +120,42 @@ impl VerifiedCredentials {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_verified_fingerprint_is_remembered_until_it_expires() {
-        let cache = VerifiedCredentials::new(Duration::from_millis(50), 10);
-        let fingerprint = cache.fingerprint("admin", "pw", "$argon2id$x");
-        assert!(!cache.contains(&fingerprint));
-        cache.insert(fingerprint);
-        assert!(cache.contains(&fingerprint));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(!cache.contains(&fingerprint));
+    fn hash(text: &str) -> Arc<str> {
+        Arc::from(text)
     }
 
     #[test]
-    fn a_new_stored_hash_or_password_gives_a_new_fingerprint() {
+    fn verified_credentials_are_remembered_with_their_hash_until_they_expire() {
+        let cache = VerifiedCredentials::new(Duration::from_millis(50), 10);
+        let credentials = cache.fingerprint(&["admin", "pw"]);
+        assert!(cache.verified_hash(&credentials).is_none());
+        cache.remember(credentials, hash("$argon2id$x"));
+        assert_eq!(
+            cache.verified_hash(&credentials).as_deref(),
+            Some("$argon2id$x")
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.verified_hash(&credentials).is_none());
+    }
+
+    #[test]
+    fn forgotten_credentials_are_not_remembered() {
         let cache = VerifiedCredentials::new(Duration::from_secs(60), 10);
-        let before = cache.fingerprint("admin", "pw", "$argon2id$old");
-        assert_ne!(before, cache.fingerprint("admin", "pw", "$argon2id$new"));
-        assert_ne!(before, cache.fingerprint("admin", "pW", "$argon2id$old"));
+        let credentials = cache.fingerprint(&["admin", "pw"]);
+        cache.remember(credentials, hash("h"));
+        cache.forget(&credentials);
+        assert!(cache.verified_hash(&credentials).is_none());
+    }
+
+    #[test]
+    fn every_part_counts_and_parts_cannot_be_shifted() {
+        let cache = VerifiedCredentials::new(Duration::from_secs(60), 10);
+        let before = cache.fingerprint(&["admin", "pw"]);
+        assert_ne!(before, cache.fingerprint(&["admin", "pW"]));
+        assert_ne!(before, cache.fingerprint(&["admin", "pw", "h"]));
         assert_ne!(
-            cache.fingerprint("ab", "c", "h"),
-            cache.fingerprint("a", "bc", "h")
+            cache.fingerprint(&["ab", "c"]),
+            cache.fingerprint(&["a", "bc"])
         );
     }
 
@@ -130,8 +164,8 @@ mod tests {
         let one = VerifiedCredentials::new(Duration::from_secs(60), 10);
         let other = VerifiedCredentials::new(Duration::from_secs(60), 10);
         assert_ne!(
-            one.fingerprint("admin", "pw", "h"),
-            other.fingerprint("admin", "pw", "h")
+            one.fingerprint(&["admin", "pw"]),
+            other.fingerprint(&["admin", "pw"])
         );
     }
 
@@ -139,9 +173,13 @@ mod tests {
     fn the_cache_never_grows_past_its_capacity() {
         let cache = VerifiedCredentials::new(Duration::from_secs(60), 3);
         for i in 0..10 {
-            cache.insert(cache.fingerprint("u", &i.to_string(), "h"));
+            cache.remember(cache.fingerprint(&["u", &i.to_string()]), hash("h"));
         }
         assert!(cache.lock().len() <= 3);
-        assert!(cache.contains(&cache.fingerprint("u", "9", "h")));
+        assert!(
+            cache
+                .verified_hash(&cache.fingerprint(&["u", "9"]))
+                .is_some()
+        );
     }
 }

@@ -306,6 +306,128 @@ async fn a_user_recreated_with_the_same_name_needs_the_new_password() {
     assert_eq!(new.status(), StatusCode::FORBIDDEN);
 }
 
+/// Sets a column of `name`'s account directly in the database, as an administrator would.
+fn set_account_flags(app: &TestApp, name: &str, staff: bool, active: bool) {
+    use diesel::prelude::*;
+    use station_api::db::schema::users;
+
+    let name = name.to_owned();
+    let changed = app
+        .database
+        .write_blocking(move |conn| {
+            diesel::update(users::table.filter(users::username.eq(name)))
+                .set((users::is_staff.eq(staff), users::is_active.eq(active)))
+                .execute(conn)
+        })
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+/// One request of every shape a handler can take: a query, a write, a lookup before a bad
+/// body, and none at all (the root, OPTIONS, a 405, a non-integer id).
+fn every_kind_of_request(app: &TestApp, user: (&str, &str), station: &str) -> Vec<RequestBuilder> {
+    let (name, password) = user;
+    let detail = format!("/station/{station}/");
+    [
+        app.anonymous(Method::GET, "/station/"),
+        app.anonymous(Method::GET, &detail),
+        app.anonymous(Method::POST, "/station/")
+            .json(&crate::helpers::reading("intruder")),
+        app.anonymous(Method::PUT, &detail)
+            .json(&json!({"name": ""})),
+        app.anonymous(Method::DELETE, &detail),
+        app.anonymous(Method::GET, "/"),
+        app.anonymous(Method::OPTIONS, "/station/"),
+        app.anonymous(Method::PATCH, "/station/"),
+        app.anonymous(Method::GET, "/station/not-a-number/"),
+    ]
+    .into_iter()
+    .map(|request| request.basic_auth(name, Some(password)))
+    .collect()
+}
+
+#[backend_test]
+async fn remembered_credentials_stop_working_on_every_request_once_the_account_changes() {
+    for (change, status) in [
+        ("demoted", StatusCode::FORBIDDEN),
+        ("deactivated", StatusCode::UNAUTHORIZED),
+        ("deleted", StatusCode::UNAUTHORIZED),
+    ] {
+        // Arrange: the password is verified and remembered.
+        let app = spawn_app().await;
+        let user = ("worker", "worker-password");
+        app.add_user(user.0, user.1, Role::Staff);
+        let station = app.create_station(&crate::helpers::reading("kept")).await;
+        let id = station["id"].to_string();
+        for request in every_kind_of_request(&app, user, &id) {
+            let before = send(request).await;
+            assert!(
+                before.status().is_success() || before.status().is_client_error(),
+                "{change}: {}",
+                before.status()
+            );
+            assert_ne!(before.status(), StatusCode::UNAUTHORIZED, "{change}");
+            assert_ne!(before.status(), StatusCode::FORBIDDEN, "{change}");
+        }
+        // The DELETE above removed the reading; put one back for the next round of requests.
+        let station = app.create_station(&crate::helpers::reading("kept")).await;
+        let id = station["id"].to_string();
+        let stored = app.all_stations().await;
+
+        // Act
+        match change {
+            "demoted" => set_account_flags(&app, user.0, false, true),
+            "deactivated" => set_account_flags(&app, user.0, true, false),
+            _ => accounts::delete(&app.database, &username(user.0)).unwrap(),
+        }
+
+        // Assert: every request is refused, and nothing was written or deleted.
+        for request in every_kind_of_request(&app, user, &id) {
+            let after = send(request).await;
+            assert_eq!(after.status(), status, "{change}: {}", after.url());
+            if status == StatusCode::UNAUTHORIZED {
+                assert_unauthorized(after, INVALID).await;
+            }
+        }
+        assert_eq!(app.all_stations().await, stored, "{change}");
+    }
+}
+
+#[backend_test]
+async fn a_password_set_again_to_the_same_value_keeps_working() {
+    // Arrange: the password is verified and remembered against its stored hash.
+    let app = spawn_app().await;
+    assert_eq!(
+        send(as_user(&app, ADMIN.0, ADMIN.1)).await.status(),
+        StatusCode::OK
+    );
+
+    // Act: the same password, hashed again, so the stored hash (its salt) changes.
+    accounts::change_password(
+        &app.database,
+        &PasswordHasher::new(CHEAP_HASHING).unwrap(),
+        &username(ADMIN.0),
+        &NewPassword::parse(ADMIN.1.to_owned()).unwrap(),
+    )
+    .unwrap();
+
+    // Assert: verified again against the new hash, on a query and on a write.
+    assert_eq!(
+        send(as_user(&app, ADMIN.0, ADMIN.1)).await.status(),
+        StatusCode::OK
+    );
+    accounts::change_password(
+        &app.database,
+        &PasswordHasher::new(CHEAP_HASHING).unwrap(),
+        &username(ADMIN.0),
+        &NewPassword::parse(ADMIN.1.to_owned()).unwrap(),
+    )
+    .unwrap();
+    app.create_station(&crate::helpers::reading("after a reset"))
+        .await;
+    assert_eq!(json_body(app.get("/station/").await).await["count"], 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The throttle
 
