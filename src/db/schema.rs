@@ -19,6 +19,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    station_count (shard) {
+        shard -> BigInt,
+        readings -> BigInt,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> BigInt,
         username -> Text,
@@ -30,4 +37,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(service_keys, station, users);
+diesel::allow_tables_to_appear_in_same_query!(service_keys, station, station_count, users);

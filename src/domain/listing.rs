@@ -142,6 +142,13 @@ pub struct StationFilter {
     pub lon: Bounds<f64>,
 }
 
+impl StationFilter {
+    /// True when every reading passes: no filter was given.
+    pub fn lets_everything_through(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Which page: by number (with a `count`), or by cursor (no `count`, cost independent of depth).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PageRequest {

@@ -46,7 +46,7 @@ async fn migrate_applies_the_migrations_once() {
     let second = run(&database.url, &["migrate"], "");
 
     assert!(first.status.success());
-    assert_eq!(text(&first.stdout).trim(), "Applied 4 migration(s).");
+    assert_eq!(text(&first.stdout).trim(), "Applied 5 migration(s).");
     assert_eq!(text(&second.stdout).trim(), "Applied 0 migration(s).");
 }
 
