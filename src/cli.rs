@@ -51,11 +51,18 @@ enum Command {
 struct DatabaseArgs {
     /// The database: sqlite://PATH (or a plain file path), postgres://USER@HOST/DB or
     /// mysql://USER@HOST/DB.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://station.db")]
+    // `--help` never shows the environment's value: it may hold a password.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://station.db",
+        hide_env_values = true
+    )]
     database_url: String,
-    /// The most database connections to open.
-    #[arg(long, env = "STATION_DB_POOL_SIZE", default_value_t = 8)]
-    db_pool_size: u32,
+    /// The most database connections to open for queries [default: one per core on SQLite, 8 on
+    /// PostgreSQL and MySQL/MariaDB].
+    #[arg(long, env = "STATION_DB_POOL_SIZE")]
+    db_pool_size: Option<u32>,
     /// Seconds a request waits for a free connection before answering 503.
     #[arg(long, env = "STATION_DB_CHECKOUT_TIMEOUT_SECS", default_value_t = 5)]
     db_checkout_timeout_secs: u64,

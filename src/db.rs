@@ -97,8 +97,9 @@ pub struct DatabaseSettings {
     /// `sqlite://PATH`, `sqlite:PATH`, a plain file path, `postgres://…`/`postgresql://…` or
     /// `mysql://…`.
     pub url: String,
-    /// The most connections the pool opens.
-    pub pool_size: u32,
+    /// The most connections the pool opens for queries; `None` for the engine's default
+    /// ([`DatabaseSettings::default_pool_size`]). SQLite's writer has one more of its own.
+    pub pool_size: Option<u32>,
     /// How long a request waits for a free connection before it gets a 503; also the bound on
     /// opening a connection to a database server.
     pub checkout_timeout: Duration,
@@ -110,11 +111,22 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
+    /// Query connections when none are configured: one per core on SQLite, where a query is
+    /// work for this machine's CPU and more threads than cores only take turns; 8 on a server
+    /// database, where a query mostly waits on the network.
+    pub fn default_pool_size(backend: Backend) -> u32 {
+        match backend {
+            Backend::Sqlite => std::thread::available_parallelism()
+                .map_or(2, |cores| u32::try_from(cores.get()).unwrap_or(u32::MAX)),
+            Backend::Postgres | Backend::Mysql => 8,
+        }
+    }
+
     /// Settings for `url` with the service's defaults.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            pool_size: 8,
+            pool_size: None,
             checkout_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
@@ -242,7 +254,10 @@ impl Database {
             ));
         }
         let backend = target.backend();
-        let query_threads = settings.pool_size.max(1);
+        let query_threads = settings
+            .pool_size
+            .unwrap_or_else(|| DatabaseSettings::default_pool_size(backend))
+            .max(1);
         // SQLite's writer thread holds one connection of its own.
         let pool_size = match backend {
             Backend::Sqlite => query_threads + 1,

@@ -38,6 +38,25 @@ fn every_command_has_help() {
     assert!(top.contains("createsuperuser") && top.contains("--database-url"));
 }
 
+#[test]
+fn help_never_shows_the_database_url_from_the_environment() {
+    for command in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+    ] {
+        let output = Command::new(BINARY)
+            .args(&command)
+            .env("DATABASE_URL", "postgres://app:hunter2@db.internal/station")
+            .output()
+            .unwrap();
+        let help = text(&output.stdout);
+        assert!(help.contains("[env: DATABASE_URL]"), "{command:?}: {help}");
+        assert!(!help.contains("hunter2"), "{command:?}");
+        assert!(!help.contains("db.internal"), "{command:?}");
+    }
+}
+
 #[backend_test]
 async fn migrate_applies_the_migrations_once() {
     let database = fresh_database();

@@ -79,7 +79,8 @@ async fn a_burst_of_first_requests_with_the_same_credentials_all_get_in() {
 
 #[backend_test]
 async fn a_single_connection_pool_serves_a_burst_of_mixed_requests_in_turn() {
-    let app = crate::helpers::spawn_app_with(|settings| settings.database.pool_size = 1).await;
+    let app =
+        crate::helpers::spawn_app_with(|settings| settings.database.pool_size = Some(1)).await;
     let requests = (0..48).map(|n| {
         let request = if n % 3 == 0 {
             app.admin(Method::POST, "/station/")

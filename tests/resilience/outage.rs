@@ -94,7 +94,7 @@ async fn impatient_app() -> TestApp {
     spawn_app_with(|settings| {
         settings.database.checkout_timeout = Duration::from_secs(1);
         settings.database.busy_timeout = Duration::from_millis(300);
-        settings.database.pool_size = 4;
+        settings.database.pool_size = Some(4);
     })
     .await
 }
