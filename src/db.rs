@@ -111,13 +111,17 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
-    /// Query connections when none are configured: one per core on SQLite, where a query is
-    /// work for this machine's CPU and more threads than cores only take turns; 8 on a server
-    /// database, where a query mostly waits on the network.
+    /// Query connections when none are configured: on SQLite one per two cores, since a query
+    /// there is work for this machine's CPU, which the HTTP workers and the writer need too (on
+    /// 2 cores one query thread served the retrieve benchmark 7-10% faster than two: `bench/run`);
+    /// 8 on a server database, where a query mostly waits on the network.
     pub fn default_pool_size(backend: Backend) -> u32 {
         match backend {
             Backend::Sqlite => std::thread::available_parallelism()
-                .map_or(2, |cores| u32::try_from(cores.get()).unwrap_or(u32::MAX)),
+                .map_or(1, |cores| {
+                    u32::try_from(cores.get() / 2).unwrap_or(u32::MAX)
+                })
+                .max(1),
             Backend::Postgres | Backend::Mysql => 8,
         }
     }
@@ -362,7 +366,7 @@ impl Database {
         let answer = self.query_threads.submit(Arc::clone(&claim), move || {
             let _entered = span.enter();
             let patience = database.checkout_timeout.saturating_sub(queued.elapsed());
-            database.run(patience, query)
+            database.run(patience, |conn| conn.read_transaction(query))
         });
         executor::answer(&claim, answer, self.checkout_timeout).await
     }

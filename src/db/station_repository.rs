@@ -60,8 +60,7 @@ pub fn page_by_number(
     page_size: i64,
     selector: PageNumber,
 ) -> QueryResult<Option<PageOfRows>> {
-    conn.transaction(|conn| {
-        conn.use_one_snapshot()?;
+    conn.in_one_snapshot(|conn| {
         let total = if filter.lets_everything_through() {
             count_all(conn)?
         } else {
