@@ -192,8 +192,7 @@ impl DbError {
             if matches!(
                 kind,
                 DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ReadOnlyTransaction
-            ) || message.contains("database is locked")
-                || message.contains("database is busy")
+            ) || SQLITE_UNAVAILABLE.iter().any(|m| message.contains(m))
             {
                 return Self::Unavailable(Box::new(error));
             }
@@ -201,6 +200,17 @@ impl DbError {
         Self::Query(error)
     }
 }
+
+/// SQLite's messages for a database that cannot be used right now: locked by another process, or
+/// a file that cannot be opened, read or written (moved away, a full or failing disk).
+const SQLITE_UNAVAILABLE: [&str; 6] = [
+    "database is locked",
+    "database is busy",
+    "unable to open database file",
+    "disk I/O error",
+    "attempt to write a readonly database",
+    "database or disk is full",
+];
 
 /// True for failures that say nothing about the data and may mean the connection itself is
 /// gone: everything but "no rows" and the constraint violations a request can cause.
@@ -248,14 +258,21 @@ impl Database {
     /// Fails when a database server cannot be reached within the checkout timeout.
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
         let target = Target::parse(&settings.url)?;
-        if let Target::Sqlite(path) = &target
-            && let Some(parent) = Path::new(path).parent()
-            && !parent.as_os_str().is_empty()
-            && !parent.exists()
-        {
-            return Err(DbError::Unavailable(
-                format!("directory {} does not exist", parent.display()).into(),
-            ));
+        if let Target::Sqlite(path) = &target {
+            if let Some(parent) = Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+                && !parent.exists()
+            {
+                return Err(DbError::Unavailable(
+                    format!("directory {} does not exist", parent.display()).into(),
+                ));
+            }
+            // Made here, once; the pool opens only a file that exists, so while it is gone
+            // requests fail (503) instead of writing to a new, empty database.
+            if !Path::new(path).exists() {
+                <diesel::SqliteConnection as diesel::Connection>::establish(path)
+                    .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+            }
         }
         let backend = target.backend();
         let query_threads = settings
@@ -275,9 +292,9 @@ impl Database {
             // r2d2's idle timeout (10 minutes).
             .min_idle(Some(0))
             .connection_timeout(settings.checkout_timeout)
-            // r2d2 would run `SELECT 1` before every checkout; instead a failed query checks its
-            // connection and retires it when it is gone (see `blocking`).
-            .test_on_check_out(false)
+            // At checkout only SQLite's cheap file check runs (see `ConnectionManager::is_valid`);
+            // a failed query checks a server connection and retires it when it is gone (`run`).
+            .test_on_check_out(true)
             .build(ConnectionManager::new(target, settings))
             .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         let writer = match backend {
@@ -433,6 +450,40 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> QueryError {
+        QueryError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn failures_worth_a_retry_are_unavailable_and_the_rest_are_query_errors() {
+        for retryable in [
+            database_error(
+                DatabaseErrorKind::SerializationFailure,
+                "could not serialize",
+            ),
+            database_error(
+                DatabaseErrorKind::ReadOnlyTransaction,
+                "read-only transaction",
+            ),
+            database_error(DatabaseErrorKind::Unknown, "database is locked"),
+            database_error(DatabaseErrorKind::Unknown, "disk I/O error"),
+            database_error(DatabaseErrorKind::Unknown, "unable to open database file"),
+        ] {
+            let described = format!("{retryable:?}");
+            assert!(
+                matches!(DbError::from_query(retryable), DbError::Unavailable(_)),
+                "{described}"
+            );
+        }
+        for permanent in [
+            database_error(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            database_error(DatabaseErrorKind::CheckViolation, "check constraint"),
+            QueryError::NotFound,
+        ] {
+            assert!(matches!(DbError::from_query(permanent), DbError::Query(_)));
+        }
+    }
 
     #[test]
     fn only_connection_trouble_can_retire_a_connection() {

@@ -1,7 +1,7 @@
 //! One connection type over three engines, chosen by the URL's scheme, and the r2d2 manager that
 //! opens, prepares and retires those connections.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{
     AnsiTransactionManager, SimpleConnection, TransactionDepthChange, TransactionManager,
@@ -278,12 +278,80 @@ pub enum ConnectError {
     /// The connection opened, but preparing the session failed.
     #[error("preparing the database session failed")]
     Session(#[from] diesel::result::Error),
+    /// The SQLite file the connection has open is no longer at the database's path.
+    #[error("the database file is no longer at its path")]
+    FileMoved,
 }
 
 /// A pooled connection and whether a failure showed it is gone.
 pub struct ManagedConnection {
     connection: DbConnection,
     lost: bool,
+    /// For SQLite, the file this connection has open.
+    file: Option<OpenedFile>,
+}
+
+/// How often a pooled SQLite connection checks, at checkout, that its file is still the one at
+/// the database's path.
+const FILE_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// The SQLite file a connection opened, to notice when the path stops leading to it: moved,
+/// deleted or replaced, the file a connection keeps open is no longer the database, and what it
+/// reads is stale and what it writes is lost.
+struct OpenedFile {
+    path: String,
+    identity: Option<(u64, u64)>,
+    checked: Instant,
+}
+
+impl OpenedFile {
+    fn at(path: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            identity: file_identity(path),
+            checked: Instant::now(),
+        }
+    }
+
+    /// False once the path leads elsewhere, or nowhere; checks at most every
+    /// [`FILE_CHECK_EVERY`].
+    fn still_there(&mut self) -> bool {
+        if self.checked.elapsed() < FILE_CHECK_EVERY {
+            return true;
+        }
+        self.checked = Instant::now();
+        self.identity.is_some() && file_identity(&self.path) == self.identity
+    }
+}
+
+/// The device and inode of the file at `path`, if there is one.
+#[cfg(unix)]
+fn file_identity(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Where inodes are not to be had, only whether something is at `path`.
+#[cfg(not(unix))]
+fn file_identity(path: &str) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|_| (0, 0))
+}
+
+/// A `file:` URI that opens the SQLite database at `path` only if it exists (`mode=rw`): the
+/// pool must fail while the file is gone, not make a new, empty database in its place.
+fn existing_file_uri(path: &str) -> String {
+    let mut uri = String::from("file:");
+    for c in path.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=rw");
+    uri
 }
 
 impl ManagedConnection {
@@ -325,7 +393,7 @@ impl ConnectionManager {
     fn open(&self) -> Result<DbConnection, ConnectError> {
         match &self.target {
             Target::Sqlite(path) => {
-                let mut sqlite = SqliteConnection::establish(path)?;
+                let mut sqlite = SqliteConnection::establish(&existing_file_uri(path))?;
                 // Diesel turns foreign keys on but leaves the busy timeout at 0 and the journal
                 // in rollback mode: make SQLite behave as a server database.
                 sqlite.batch_execute(&format!(
@@ -388,14 +456,26 @@ impl diesel::r2d2::ManageConnection for ConnectionManager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        let connection = self.open()?;
+        let file = match &self.target {
+            Target::Sqlite(path) => Some(OpenedFile::at(path)),
+            Target::Postgres(_) | Target::Mysql(_) => None,
+        };
         Ok(ManagedConnection {
-            connection: self.open()?,
+            connection,
             lost: false,
+            file,
         })
     }
 
+    /// At checkout: a SQLite connection whose file is no longer at the path is retired (and a
+    /// new one fails to open until the file is back). Server connections are not tested here,
+    /// which would cost a round trip per request; a failed query retires them instead.
     fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
-        Ok(conn.connection.batch_execute("SELECT 1")?)
+        match conn.file.as_mut().map(OpenedFile::still_there) {
+            Some(false) => Err(ConnectError::FileMoved),
+            Some(true) | None => Ok(()),
+        }
     }
 
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
@@ -438,6 +518,20 @@ mod tests {
         );
         assert!(Target::parse("redis://localhost").is_err());
         assert!(Target::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn the_pool_opens_only_an_existing_file_whatever_its_name() {
+        assert_eq!(existing_file_uri("station.db"), "file:station.db?mode=rw");
+        assert_eq!(
+            existing_file_uri("/srv/a b/100%?#.db"),
+            "file:/srv/a b/100%25%3f%23.db?mode=rw"
+        );
+        let directory = tempfile::tempdir().unwrap();
+        let missing = directory.path().join("missing.db");
+        let uri = existing_file_uri(missing.to_str().unwrap());
+        assert!(SqliteConnection::establish(&uri).is_err());
+        assert!(!missing.exists(), "no new, empty database was made");
     }
 
     #[test]

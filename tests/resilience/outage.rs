@@ -1,7 +1,7 @@
 //! A dead database gives quick 503s, `/readyz` says so, and the service recovers by itself when
 //! the database returns. PostgreSQL and MariaDB are really stopped and started, with the commands
 //! in `TEST_POSTGRES_STOP`/`TEST_POSTGRES_START` and `TEST_MYSQL_STOP`/`TEST_MYSQL_START`; on
-//! SQLite another connection locks the file.
+//! SQLite the file is moved away and back, and another connection locks it.
 
 use std::time::{Duration, Instant};
 
@@ -108,7 +108,7 @@ async fn assert_unavailable(response: reqwest::Response) {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(retry_after >= 1, "{what}");
+    assert_eq!(retry_after, 5, "{what}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,
@@ -176,9 +176,55 @@ async fn survives_a_server_restart() {
 #[backend_test]
 async fn the_service_answers_503_while_its_database_is_down_and_recovers_when_it_returns() {
     if Backend::current() == Backend::Sqlite {
-        return sqlite_locked_by_another_process().await;
+        return survives_its_sqlite_file_going_away().await;
     }
     survives_a_server_restart().await;
+}
+
+#[actix_web::test]
+async fn writes_to_a_sqlite_file_another_process_has_locked_get_503_until_the_lock_goes() {
+    sqlite_locked_by_another_process().await;
+}
+
+/// The SQLite file (with its WAL) is moved away while the service runs, as an unmounted volume
+/// or a mistaken `mv` would take it, and later put back.
+async fn survives_its_sqlite_file_going_away() {
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
+    let app = impatient_app().await;
+    let before = app.create_station(&reading("before")).await;
+    let path = format!("/station/{}/", before["id"]);
+    let file = app.database_url.trim_start_matches("sqlite://").to_owned();
+    let move_files = |from: &str, to: &str| {
+        for suffix in ["", "-wal", "-shm"] {
+            let source = format!("{from}{suffix}");
+            if std::path::Path::new(&source).exists() {
+                std::fs::rename(&source, format!("{to}{suffix}")).unwrap();
+            }
+        }
+    };
+    let aside = format!("{file}.aside");
+
+    move_files(&file, &aside);
+    // Longer than a pooled connection waits between checks of its file.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_every_request_is_unavailable(&app, &path).await;
+    assert!(
+        !std::path::Path::new(&file).exists(),
+        "no new, empty database was made in the file's place"
+    );
+    move_files(&aside, &file);
+
+    assert_eq!(wait_for_recovery(&app, &path).await, before);
+    app.create_station(&reading("after")).await;
+    let names: Vec<Value> = app
+        .all_stations()
+        .await
+        .into_iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("before"), json!("after")]);
+    let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
 }
 
 /// SQLite has no server to stop, and a file the service has open stays readable whatever
