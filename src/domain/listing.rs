@@ -232,9 +232,10 @@ impl ListQuery {
     ) -> Result<Self, ListQueryError> {
         let given = |name: &str| get(name).filter(|value| !value.trim().is_empty());
         let mut invalid = InvalidQuery::default();
-        // Django's form fields refuse NUL characters; no stored name can hold one anyway.
+        // django-filter's CharFilter is a Django CharField: it strips surrounding whitespace and
+        // refuses NUL characters (no stored name can hold one anyway).
         let text = |parameter: &'static str, invalid: &mut InvalidQuery| {
-            let value = get(parameter).filter(|v| !v.is_empty())?;
+            let value = get(parameter).map(str::trim).filter(|v| !v.is_empty())?;
             if value.contains('\0') {
                 invalid.add(parameter, "Null characters are not allowed.");
                 return None;
@@ -244,9 +245,11 @@ impl ListQuery {
         let mut filter = StationFilter {
             name: text("name", &mut invalid).map(str::to_owned),
             name_contains: text("name__icontains", &mut invalid).map(str::to_owned),
-            search_terms: text("search", &mut invalid)
+            // DRF's SearchFilter drops NUL characters, then splits on commas and whitespace.
+            search_terms: get("search")
                 .map(|terms| {
                     terms
+                        .replace('\0', "")
                         .split(|c: char| c.is_whitespace() || c == ',')
                         .filter(|t| !t.is_empty())
                         .map(str::to_owned)
@@ -660,7 +663,7 @@ mod tests {
     }
 
     #[test]
-    fn text_filters_refuse_nul_characters() {
+    fn name_filters_refuse_nul_characters_and_search_drops_them() {
         assert_eq!(
             errors("name=a%00b&search=x%00&name__icontains=%00"),
             vec![
@@ -669,9 +672,17 @@ mod tests {
                     "name__icontains",
                     "Null characters are not allowed.".to_owned()
                 ),
-                ("search", "Null characters are not allowed.".to_owned()),
             ]
         );
+        let query = parse("search=os%00lo,%00").unwrap();
+        assert_eq!(query.filter.search_terms, ["oslo"]);
+    }
+
+    #[test]
+    fn name_filters_are_trimmed_as_django_forms_trim_them() {
+        let query = parse("name=%20Oslo%09&name__icontains=%20%20").unwrap();
+        assert_eq!(query.filter.name.as_deref(), Some("Oslo"));
+        assert_eq!(query.filter.name_contains, None);
     }
 
     #[test]

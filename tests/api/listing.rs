@@ -1,7 +1,7 @@
 //! Finding readings: django-filter style filters, ordering, page sizes, and cursor paging, on
 //! every engine.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use station_test_macros::backend_test;
 
@@ -59,15 +59,18 @@ async fn bad_request(app: &TestApp, path: &str) -> Value {
 async fn each_filter_narrows_the_list_and_its_count() {
     let app = spawn_app().await;
     let all = seed_network(&app).await;
-    let cases: [(&str, &[usize]); 16] = [
+    let cases: [(&str, &[usize]); 19] = [
         ("name=Oslo", &[0, 4]),
+        ("name=%20Oslo%09", &[0, 4]),
         ("name=oslo", &[]),
+        ("name__icontains=%20osl%20", &[0, 2, 4]),
         ("name__icontains=OSLO", &[0, 2, 4]),
         ("name__icontains=%25_", &[5]),
         ("name__icontains=_", &[5]),
         ("name__icontains=!", &[5]),
         ("search=oslo%20north", &[2]),
         ("search=os,lo", &[0, 2, 4]),
+        ("search=os%00lo%20north", &[2]),
         ("timestamp__gte=1700000100", &[1, 2, 3, 4, 5]),
         ("timestamp__gt=1700000100", &[3, 4, 5]),
         ("timestamp__lte=1700000100", &[0, 1, 2]),
@@ -381,11 +384,164 @@ async fn text_filters_with_nul_characters_are_400s_not_database_errors() {
     let app = spawn_app().await;
     seed_network(&app).await;
 
-    let body = bad_request(&app, "/station/?name=Os%00lo&search=%00&cursor=").await;
+    let body = bad_request(
+        &app,
+        "/station/?name=Os%00lo&name__icontains=%00&search=%00&cursor=",
+    )
+    .await;
 
+    // search drops them, as DRF's SearchFilter does; the name filters refuse them, as Django's
+    // CharField does.
     assert_eq!(
         body,
         json!({"name": ["Null characters are not allowed."],
-               "search": ["Null characters are not allowed."]})
+               "name__icontains": ["Null characters are not allowed."]})
     );
+}
+
+/// Readings whose temperatures tie in runs of three: `ordering=temperature` puts page
+/// boundaries inside the ties, where only `id` decides.
+async fn seed_ties(app: &TestApp) -> Vec<i64> {
+    let mut by_temperature = Vec::new();
+    for n in 0..12 {
+        let temperature = f64::from((n * 5) % 4); // 0, 1, 2, 3, 0, 1, …: three of each
+        let body = reading(
+            &format!("tie-{n}"),
+            1_700_000_000 + i64::from(n),
+            temperature,
+            1.0,
+            1.0,
+        );
+        let created = app.create_station(&body).await;
+        by_temperature.push((temperature.to_bits(), created["id"].as_i64().unwrap()));
+    }
+    by_temperature.sort();
+    by_temperature.into_iter().map(|(_, id)| id).collect()
+}
+
+#[backend_test]
+async fn cursor_pages_that_split_a_tie_neither_skip_nor_repeat_a_row_either_way() {
+    let app = spawn_app().await;
+    let expected = seed_ties(&app).await;
+
+    let forwards: Vec<i64> = walk(
+        &app,
+        "/station/?ordering=temperature&page_size=2&cursor=",
+        "next",
+    )
+    .await
+    .concat();
+    let descending: Vec<i64> = walk(
+        &app,
+        "/station/?ordering=-temperature&page_size=5&cursor=",
+        "next",
+    )
+    .await
+    .concat();
+
+    assert_eq!(forwards, expected);
+    let mut by_descending_temperature = Vec::new();
+    for run in expected.chunks(3).rev() {
+        // Descending temperature, and within a tie `id` ascending, as ever.
+        by_descending_temperature.extend_from_slice(run);
+    }
+    assert_eq!(descending, by_descending_temperature);
+}
+
+#[backend_test]
+async fn following_previous_from_the_last_page_walks_the_whole_order_backwards() {
+    let app = spawn_app().await;
+    let expected = seed_ties(&app).await;
+    let mut last = app
+        .get_json("/station/?ordering=temperature&page_size=5&cursor=")
+        .await;
+    while let Some(next) = last["next"].as_str().map(str::to_owned) {
+        last = app.follow(&next).await;
+    }
+
+    let mut pages = vec![ids(&last)];
+    let mut previous = last["previous"].as_str().map(str::to_owned);
+    while let Some(url) = previous {
+        let page = app.follow(&url).await;
+        assert!(page.get("count").is_none());
+        pages.push(ids(&page));
+        previous = page["previous"].as_str().map(str::to_owned);
+        assert!(pages.len() < 10, "the walk back does not end");
+    }
+
+    // Each page in order, the pages from last to first; the first page has no previous.
+    let backwards: Vec<i64> = pages.iter().rev().flatten().copied().collect();
+    assert_eq!(backwards, expected);
+    assert_eq!(pages.last().map(Vec::len), Some(5));
+}
+
+#[backend_test]
+async fn rows_deleted_during_a_cursor_walk_leave_the_rest_of_the_walk_whole() {
+    let app = spawn_app().await;
+    let created = app.seed_stations(9).await;
+    let id = |n: usize| created[n]["id"].as_i64().unwrap();
+    let first = app.get_json("/station/?page_size=3&cursor=").await;
+    assert_eq!(ids(&first), [id(0), id(1), id(2)]);
+
+    // The row the cursor stands on and one just after it go.
+    for gone in [2, 3] {
+        let response = app
+            .send_json(
+                Method::DELETE,
+                &format!("/station/{}/", id(gone)),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    let rest = walk(
+        &app,
+        first["next"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&app.address),
+        "next",
+    )
+    .await;
+
+    assert_eq!(rest.concat(), [id(4), id(5), id(6), id(7), id(8)]);
+}
+
+#[backend_test]
+async fn a_cursor_page_emptied_by_deletes_leads_back_to_the_last_rows() {
+    let app = spawn_app().await;
+    let created = app.seed_stations(6).await;
+    let id = |n: usize| created[n]["id"].as_i64().unwrap();
+    let first = app.get_json("/station/?page_size=3&cursor=").await;
+    for gone in 3..6 {
+        app.send_json(
+            Method::DELETE,
+            &format!("/station/{}/", id(gone)),
+            &json!({}),
+        )
+        .await;
+    }
+
+    // Everything after the first page is gone: the next page is empty, and its previous link
+    // (a cursor from the end of the order) is the last page there is.
+    let empty = app.follow(first["next"].as_str().unwrap()).await;
+    assert_eq!(ids(&empty), Vec::<i64>::new());
+    assert!(empty["next"].is_null());
+    let last = app.follow(empty["previous"].as_str().unwrap()).await;
+
+    assert_eq!(ids(&last), [id(0), id(1), id(2)]);
+    assert!(last["previous"].is_null());
+}
+
+#[backend_test]
+async fn the_smallest_page_size_is_one() {
+    let app = spawn_app().await;
+    let all = seed_network(&app).await;
+
+    let page = app.get_json("/station/?page_size=1&page=2").await;
+
+    assert_eq!(ids(&page), pick(&all, &[1]));
+    assert_eq!(page["count"], 6);
+    assert!(page["next"].as_str().unwrap().contains("page=3"));
+    assert!(page["next"].as_str().unwrap().contains("page_size=1"));
 }
