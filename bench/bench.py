@@ -7,7 +7,8 @@ on SQLite with a seeded table and HTTP basic auth, and prints a Markdown table w
 p50/p99 latency, errors, the server's peak RSS and the ratio to the ceiling measured in the same
 run. The table is also written to bench/results/.
 
-    bench/run                 # full run: 4 scenarios x 1/16/64/256 connections, 10 s each
+    bench/run                 # full run: 5 scenarios x 1/16/64/256 connections, 10 s each
+    bench/run --postgres-url postgres://postgres@127.0.0.1/postgres   # and on PostgreSQL too
     bench/run --quick         # smoke run for CI: 2 s, 16 connections, 1,000 rows
     bench/run --soak          # 10 minutes of the mixed load at a steady rate, RSS every 10 s
 """
@@ -31,17 +32,23 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 LUA = ROOT / "bench" / "scenario.lua"
-SCENARIOS = ["retrieve", "list", "create", "mixed"]
+SCENARIOS = ["retrieve", "list", "filtered", "create", "mixed"]
 SCENARIO_TITLES = {
     "retrieve": "retrieve one station",
     "list": "list page 1 (10 items, with count)",
+    "filtered": "list a filtered page (one hour, by time, with count)",
     "create": "create",
     "mixed": "mixed 80% reads / 20% creates",
 }
+# The seeded readings are 5 s apart from FIRST_TIMESTAMP, so this hour holds 720 of them.
+FIRST_TIMESTAMP = 1_700_000_000
+FILTERED_QUERY = (f"timestamp__gte={FIRST_TIMESTAMP + 10_000}"
+                  f"&timestamp__lt={FIRST_TIMESTAMP + 13_600}&ordering=timestamp")
 
 
 def log(message: str) -> None:
@@ -101,6 +108,7 @@ class Measurement:
 
 def run_wrk(port: int, scenario: str, connections: int, seconds: int, env: dict[str, str]) -> Measurement:
     threads = max(1, min(2, connections))
+    env = {**env, "BENCH_FILTER": FILTERED_QUERY}
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
         "-s", str(LUA), f"http://127.0.0.1:{port}",
@@ -160,53 +168,102 @@ def start_ceiling(workers: int) -> Server:
     return Server("ceiling", process, port, {"BENCH_AUTH": "", "BENCH_ROWS": "10000"})
 
 
-def seed(database: Path, rows: int) -> None:
-    """Bulk-loads readings straight into the migrated SQLite file (the API would take minutes)."""
-    with sqlite3.connect(database) as conn:
-        conn.executemany(
-            "INSERT INTO station (name, timestamp, temperature, lat, lon) VALUES (?, ?, ?, ?, ?)",
-            (
-                (f"station-{n % 10}", 1_700_000_000 + n * 5, round(-20 + (n % 600) / 10, 1),
-                 59.91 + (n % 100) / 1000, 10.75 + (n % 100) / 1000)
-                for n in range(rows)
-            ),
-        )
-
-
 BINARY = str(ROOT / "target/release/station-api")
 
 
-def prepare_database(workdir: Path, rows: int) -> tuple[Path, str]:
-    """A migrated, seeded database with a superuser; returns its path and the password."""
-    database = workdir / "pristine.db"
-    env = {**os.environ, "DATABASE_URL": f"sqlite://{database}"}
+def seed_sql(rows: int) -> str:
+    """Readings 0..rows-1: ten station names, 5 s apart from FIRST_TIMESTAMP, as one INSERT."""
+    values = ", ".join(
+        f"('station-{n % 10}', {FIRST_TIMESTAMP + n * 5}, {round(-20 + (n % 600) / 10, 1)}, "
+        f"{59.91 + (n % 100) / 1000}, {10.75 + (n % 100) / 1000})"
+        for n in range(rows)
+    )
+    return f"INSERT INTO station (name, timestamp, temperature, lat, lon) VALUES {values}"
+
+
+def create_superuser(database_url: str) -> str:
+    """Migrates the database at `database_url` and adds the superuser `bench`; returns its password."""
+    env = {**os.environ, "DATABASE_URL": database_url}
     subprocess.run([BINARY, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-    seed(database, rows)
     password = secrets.token_urlsafe(18)
     subprocess.run(
         [BINARY, "createsuperuser", "--username", "bench"], env=env, input=password + "\n",
         text=True, check=True, stdout=subprocess.DEVNULL,
     )
-    with sqlite3.connect(database) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return database, password
+    return password
 
 
-def start_service(workdir: Path, pristine: Path, password: str, rows: int, workers: int,
-                  log_file: Path) -> Server:
-    """A server on a fresh copy of the pristine database, so every cell starts at `rows` rows."""
-    database = workdir / "bench.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{database}{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(pristine, database)
-    env = {**os.environ, "DATABASE_URL": f"sqlite://{database}"}
+class SqliteStore:
+    """A migrated, seeded SQLite file, copied afresh for every cell."""
+
+    title = "SQLite"
+
+    def __init__(self, workdir: Path, rows: int) -> None:
+        self.pristine = workdir / "pristine.db"
+        self.cell = workdir / "bench.db"
+        self.password = create_superuser(f"sqlite://{self.pristine}")
+        with sqlite3.connect(self.pristine) as conn:
+            conn.execute(seed_sql(rows))
+            conn.commit()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def fresh_url(self) -> str:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.cell}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(self.pristine, self.cell)
+        return f"sqlite://{self.cell}"
+
+    def close(self) -> None:
+        pass
+
+
+def psql(url: str, sql: str) -> None:
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url], input=sql, text=True,
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def with_database(server_url: str, name: str) -> str:
+    parts = urlsplit(server_url)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}/{name}{query}"
+
+
+class PostgresStore:
+    """A migrated, seeded template database on the server at `server_url`, cloned for every cell
+    (CREATE DATABASE … TEMPLATE) and dropped at the end."""
+
+    title = "PostgreSQL"
+
+    def __init__(self, server_url: str, rows: int) -> None:
+        self.server_url = server_url
+        tag = secrets.token_hex(4)
+        self.template = f"station_bench_{tag}"
+        self.cell = f"station_bench_{tag}_cell"
+        psql(server_url, f"CREATE DATABASE {self.template}")
+        template_url = with_database(server_url, self.template)
+        self.password = create_superuser(template_url)
+        psql(template_url, seed_sql(rows) + ";\nVACUUM ANALYZE station;")
+
+    def fresh_url(self) -> str:
+        psql(self.server_url, f"DROP DATABASE IF EXISTS {self.cell} WITH (FORCE)")
+        psql(self.server_url, f"CREATE DATABASE {self.cell} TEMPLATE {self.template}")
+        return with_database(self.server_url, self.cell)
+
+    def close(self) -> None:
+        psql(self.server_url, f"DROP DATABASE IF EXISTS {self.cell} WITH (FORCE)")
+        psql(self.server_url, f"DROP DATABASE IF EXISTS {self.template} WITH (FORCE)")
+
+
+def start_service(store, rows: int, workers: int, log_file: Path) -> Server:
+    """A server on a fresh copy of the store's seeded database, so every cell starts at `rows`."""
+    env = {**os.environ, "DATABASE_URL": store.fresh_url()}
     port = free_port()
     process = subprocess.Popen(
         [BINARY, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=log_file.open("a"),
     )
     wait_until_listening(port, process)
-    token = base64.b64encode(f"bench:{password}".encode()).decode()
+    token = base64.b64encode(f"bench:{store.password}".encode()).decode()
     return Server("station-api", process, port, {"BENCH_AUTH": f"Basic {token}", "BENCH_ROWS": str(rows)})
 
 
@@ -217,7 +274,7 @@ def measure(server: Server, scenario: str, connections: int, seconds: int) -> Me
     result.peak_rss_mib = proc_status_kib(pid, "VmHWM") / 1024
     log(f"  {server.name:12} {scenario:8} c={connections:<4} {result.rps:9.0f} req/s  "
         f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}  "
-        f"peak {result.peak_rss_mib:5.1f} MiB")
+        f"peak {result.peak_rss_mib:5.1f} MiB" + (f"  statuses {result.statuses}" if result.errors else ""))
     return result
 
 
@@ -250,12 +307,28 @@ def git_commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
+def command_line() -> str:
+    """How this run was started, with any database URL (it may hold a password) elided."""
+    shown, hide_next = [], False
+    for arg in sys.argv[1:]:
+        if hide_next:
+            shown.append("…")
+        elif arg.startswith("--postgres-url="):
+            shown.append("--postgres-url=…")
+        else:
+            shown.append(arg)
+        hide_next = arg == "--postgres-url"
+    return " ".join(["bench/run", *shown])
+
+
 def load_run(args: argparse.Namespace) -> int:
     connection_counts = [16] if args.quick else args.connections
     seconds = 2 if args.quick else args.seconds
     rows = 1000 if args.quick else args.rows
     workers = args.workers
-    results: dict[tuple[str, int], tuple[Measurement, Measurement]] = {}
+    # (engine, scenario, connections) -> (service, ceiling)
+    results: dict[tuple[str, str, int], tuple[Measurement, Measurement]] = {}
+    idle_rss: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         log("ceiling:")
@@ -267,50 +340,66 @@ def load_run(args: argparse.Namespace) -> int:
                     ceiling_results[(scenario, connections)] = measure(ceiling, scenario, connections, seconds)
         finally:
             ceiling.stop()
-        log(f"station-api (SQLite, {rows:,} rows, basic auth; a fresh server and database per cell):")
-        pristine, password = prepare_database(workdir, rows)
-        idle_rss = 0.0
-        for connections in connection_counts:
-            for scenario in SCENARIOS:
-                service = start_service(workdir, pristine, password, rows, workers,
-                                        workdir / "server.log")
-                try:
-                    time.sleep(0.5)
-                    idle_rss = max(idle_rss, proc_status_kib(service.process.pid, "VmRSS") / 1024)
-                    results[(scenario, connections)] = (
-                        measure(service, scenario, connections, seconds),
-                        ceiling_results[(scenario, connections)],
-                    )
-                finally:
-                    service.stop()
+        engines = [lambda: SqliteStore(workdir, rows)]
+        if args.postgres_url:
+            engines.append(lambda: PostgresStore(args.postgres_url, rows))
+        for open_store in engines:
+            store = open_store()
+            log(f"station-api ({store.title}, {rows:,} rows, basic auth; a fresh server and "
+                "database per cell):")
+            try:
+                for connections in connection_counts:
+                    for scenario in SCENARIOS:
+                        service = start_service(store, rows, workers, workdir / "server.log")
+                        try:
+                            time.sleep(0.5)
+                            rss = proc_status_kib(service.process.pid, "VmRSS") / 1024
+                            idle_rss[store.title] = max(idle_rss.get(store.title, 0.0), rss)
+                            results[(store.title, scenario, connections)] = (
+                                measure(service, scenario, connections, seconds),
+                                ceiling_results[(scenario, connections)],
+                            )
+                        finally:
+                            service.stop()
+            finally:
+                store.close()
 
     total_errors = sum(r.errors for r, _ in results.values())
+    cells = len(SCENARIOS) * len(connection_counts)
     lines = [
         f"# station-api benchmark, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
-        f"- command: `bench/run{' --quick' if args.quick else ''}` at commit `{git_commit()}`",
+        f"- command: `{command_line()}` at commit `{git_commit()}`",
         f"- machine: {machine()}; wrk and both servers on the same machine, over loopback",
-        f"- service: release build, SQLite with {rows:,} rows, HTTP basic auth (Argon2id defaults), "
-        f"{workers} workers, default logging (info, to a file); {seconds} s per cell",
+        f"- service: release build, {rows:,} seeded readings, HTTP basic auth (Argon2id defaults), "
+        f"{workers} workers, default settings and logging (info, to a file); {seconds} s per cell",
         f"- ceiling: `examples/ceiling.rs`, actix-web with constant bodies of the same sizes, "
         f"no auth, no database, {workers} workers",
-        f"- idle RSS of the service after start-up (largest of the {len(results)} starts): {idle_rss:.1f} MiB",
-        f"- each service cell starts a fresh server on a fresh copy of the seeded database, so creates "
-        f"in one cell do not grow the table for the next",
-        "",
-        "| scenario | conns | req/s | p50 ms | p99 ms | errors | peak RSS MiB | ceiling req/s | ceiling p99 ms | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"- filtered page: `/station/?{FILTERED_QUERY}` (720 of the readings match)",
+        "- each service cell starts a fresh server on a fresh copy of the seeded database, so creates "
+        "in one cell do not grow the table for the next",
     ]
-    for scenario in SCENARIOS:
-        for connections in connection_counts:
-            service_result, ceiling_result = results[(scenario, connections)]
-            ratio = service_result.rps / ceiling_result.rps if ceiling_result.rps else 0.0
-            lines.append(
-                f"| {SCENARIO_TITLES[scenario]} | {connections} | {service_result.rps:,.0f} | "
-                f"{service_result.p50_ms:.2f} | {service_result.p99_ms:.2f} | {service_result.errors} | "
-                f"{service_result.peak_rss_mib:.1f} | {ceiling_result.rps:,.0f} | "
-                f"{ceiling_result.p99_ms:.2f} | {ratio:.2f} |"
-            )
+    for title, rss in idle_rss.items():
+        lines.append(f"- idle RSS of the service on {title} after start-up (largest of the {cells} "
+                     f"starts): {rss:.1f} MiB")
+    for title in idle_rss:
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| scenario | conns | req/s | p50 ms | p99 ms | errors | peak RSS MiB | ceiling req/s | ceiling p99 ms | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for scenario in SCENARIOS:
+            for connections in connection_counts:
+                service_result, ceiling_result = results[(title, scenario, connections)]
+                ratio = service_result.rps / ceiling_result.rps if ceiling_result.rps else 0.0
+                lines.append(
+                    f"| {SCENARIO_TITLES[scenario]} | {connections} | {service_result.rps:,.0f} | "
+                    f"{service_result.p50_ms:.2f} | {service_result.p99_ms:.2f} | {service_result.errors} | "
+                    f"{service_result.peak_rss_mib:.1f} | {ceiling_result.rps:,.0f} | "
+                    f"{ceiling_result.p99_ms:.2f} | {ratio:.2f} |"
+                )
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.quick:
@@ -329,9 +418,8 @@ def soak_run(args: argparse.Namespace) -> int:
     connections, pace_ms = 16, 20  # 16 connections, each one request per 20 ms: ~800 req/s
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        pristine, password = prepare_database(workdir, args.rows)
-        service = start_service(workdir, pristine, password, args.rows, args.workers,
-                                workdir / "server.log")
+        store = SqliteStore(workdir, args.rows)
+        service = start_service(store, args.rows, args.workers, workdir / "server.log")
         samples: list[tuple[float, float]] = []
         stop = threading.Event()
         started = time.monotonic()
@@ -365,7 +453,7 @@ def soak_run(args: argparse.Namespace) -> int:
     report = "\n".join([
         f"# station-api soak, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
-        f"- command: `bench/run --soak` at commit `{git_commit()}`; machine: {machine()}",
+        f"- command: `{command_line()}` at commit `{git_commit()}`; machine: {machine()}",
         f"- load: mixed 80/20, {connections} connections paced at one request per {pace_ms} ms each, "
         f"{minutes:g} minutes; SQLite starting at {args.rows:,} rows",
         f"- requests: {result.requests:,} ({result.rps:,.0f} req/s), p50 {result.p50_ms:.2f} ms, "
@@ -398,6 +486,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL"),
+                        help="also run on the PostgreSQL server here (a database to connect to)")
     args = parser.parse_args()
     if not args.no_build:
         build()

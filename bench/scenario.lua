@@ -1,5 +1,6 @@
 -- wrk script for bench/bench.py. The runner sets, in the environment:
---   BENCH_MODE   retrieve | list | create | mixed
+--   BENCH_MODE   retrieve | list | filtered | create | mixed
+--   BENCH_FILTER the query string of the filtered list
 --   BENCH_AUTH   the Authorization header value ("" for the ceiling)
 --   BENCH_ROWS   ids 1..BENCH_ROWS exist
 --   BENCH_PACE_MS  optional delay before each request (the soak's steady rate)
@@ -8,6 +9,7 @@ local mode = os.getenv("BENCH_MODE") or "retrieve"
 local auth = os.getenv("BENCH_AUTH") or ""
 local rows = tonumber(os.getenv("BENCH_ROWS") or "1000")
 local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "0")
+local filter = os.getenv("BENCH_FILTER") or ""
 local create_body = '{"name":"bench","timestamp":1700000000,"temperature":21.5,"lat":59.91,"lon":10.75}'
 
 local threads = {}
@@ -41,6 +43,8 @@ function request()
     return retrieve()
   elseif mode == "list" then
     return wrk.format("GET", "/station/", headers(false))
+  elseif mode == "filtered" then
+    return wrk.format("GET", "/station/?" .. filter, headers(false))
   elseif mode == "create" then
     return create()
   elseif math.random() < 0.8 then
