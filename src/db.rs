@@ -76,7 +76,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
 
-pub use connection::{Backend, DbBackend, DbConnection, redact_password};
+pub use connection::{Backend, DbConnection, redact_password};
 use connection::{ConnectionManager, Target};
 use executor::{Claim, GroupCommitWriter, QueryThreads};
 

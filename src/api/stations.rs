@@ -136,10 +136,11 @@ pub struct StationPatchInput {
 /// One page of readings, DRF's `PageNumberPagination` envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaginatedStationList {
-    /// How many readings match, in all. Present when paging by number; absent with `cursor`,
-    /// whose pages are not counted.
+    /// How many readings match, in all. Present when paging by number (exact; kept by the
+    /// database without counting when there are no filters, counted over the matching rows when
+    /// there are); absent with `cursor`, whose pages are never counted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = 123, minimum = 0)]
+    #[schema(example = 123, minimum = 0, nullable = false)]
     pub count: Option<i64>,
     /// The next page's URL, or null on the last page.
     #[schema(
@@ -155,7 +156,7 @@ pub struct PaginatedStationList {
         example = "http://127.0.0.1:8000/station/"
     )]
     pub previous: Option<String>,
-    /// This page's readings, by id.
+    /// This page's readings, in the requested order (by id unless `ordering` says otherwise).
     pub results: Vec<Station>,
 }
 
@@ -229,26 +230,27 @@ pub struct ListParameters {
     /// Degrees Celsius, at most.
     #[param(example = 35)]
     temperature__lte: Option<f64>,
-    /// Bounding box: degrees north, at least.
-    #[param(minimum = -90, maximum = 90, example = 30.5)]
+    /// Bounding box: degrees north, at least (any number; stored latitudes are -90 to 90).
+    #[param(example = 30.5)]
     lat__gte: Option<f64>,
     /// Bounding box: degrees north, at most.
-    #[param(minimum = -90, maximum = 90, example = 31)]
+    #[param(example = 31)]
     lat__lte: Option<f64>,
-    /// Bounding box: degrees east, at least.
-    #[param(minimum = -180, maximum = 180, example = 76.5)]
+    /// Bounding box: degrees east, at least (any number; stored longitudes are -180 to 180).
+    #[param(example = 76.5)]
     lon__gte: Option<f64>,
     /// Bounding box: degrees east, at most.
-    #[param(minimum = -180, maximum = 180, example = 77)]
+    #[param(example = 77)]
     lon__lte: Option<f64>,
 }
 
 /// List readings: filtered, ordered, and paged by number (with `count`) or by cursor.
 ///
 /// Filters combine (all must hold); an empty value filters nothing and unknown parameters are
-/// ignored, as django-filter does. Paging by number counts every matching row, which grows with
-/// the table; for deep walks over large tables use `cursor`, whose pages cost the same at any
-/// depth and have no `count`.
+/// ignored, as django-filter does. Paging by number gives an exact `count`: without filters it is
+/// kept by the database and costs nothing to read; with filters it counts the matching rows, and
+/// page N skips the N-1 pages before it, both of which grow with the data. For deep walks over
+/// large tables use `cursor`, whose pages cost the same at any depth and have no `count`.
 #[utoipa::path(
     get,
     path = "/station/",

@@ -52,9 +52,6 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// The backend type of [`DbConnection`], for boxed (dynamically built) queries.
-pub type DbBackend = <DbConnection as Connection>::Backend;
-
 impl DbConnection {
     /// Which engine this connection talks to.
     pub fn backend(&self) -> Backend {
