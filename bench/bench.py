@@ -331,38 +331,36 @@ def load_run(args: argparse.Namespace) -> int:
     idle_rss: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        log("ceiling:")
-        ceiling = start_ceiling(workers)
-        ceiling_results = {}
-        try:
-            for connections in connection_counts:
-                for scenario in SCENARIOS:
-                    ceiling_results[(scenario, connections)] = measure(ceiling, scenario, connections, seconds)
-        finally:
-            ceiling.stop()
         engines = [lambda: SqliteStore(workdir, rows)]
         if args.postgres_url:
             engines.append(lambda: PostgresStore(args.postgres_url, rows))
-        for open_store in engines:
-            store = open_store()
-            log(f"station-api ({store.title}, {rows:,} rows, basic auth; a fresh server and "
-                "database per cell):")
-            try:
-                for connections in connection_counts:
-                    for scenario in SCENARIOS:
-                        service = start_service(store, rows, workers, workdir / "server.log")
-                        try:
-                            time.sleep(0.5)
-                            rss = proc_status_kib(service.process.pid, "VmRSS") / 1024
-                            idle_rss[store.title] = max(idle_rss.get(store.title, 0.0), rss)
-                            results[(store.title, scenario, connections)] = (
-                                measure(service, scenario, connections, seconds),
-                                ceiling_results[(scenario, connections)],
-                            )
-                        finally:
-                            service.stop()
-            finally:
-                store.close()
+        # The ceiling is measured right before each cell of the service, so that the ratio
+        # compares two measurements seconds apart: this machine's speed drifts over minutes.
+        ceiling = start_ceiling(workers)
+        try:
+            for open_store in engines:
+                store = open_store()
+                log(f"{store.title}, {rows:,} rows, basic auth; the ceiling, then a fresh server "
+                    "and database, per cell:")
+                try:
+                    for connections in connection_counts:
+                        for scenario in SCENARIOS:
+                            ceiling_result = measure(ceiling, scenario, connections, seconds)
+                            service = start_service(store, rows, workers, workdir / "server.log")
+                            try:
+                                time.sleep(0.5)
+                                rss = proc_status_kib(service.process.pid, "VmRSS") / 1024
+                                idle_rss[store.title] = max(idle_rss.get(store.title, 0.0), rss)
+                                results[(store.title, scenario, connections)] = (
+                                    measure(service, scenario, connections, seconds),
+                                    ceiling_result,
+                                )
+                            finally:
+                                service.stop()
+                finally:
+                    store.close()
+        finally:
+            ceiling.stop()
 
     total_errors = sum(r.errors for r, _ in results.values())
     cells = len(SCENARIOS) * len(connection_counts)
@@ -374,7 +372,7 @@ def load_run(args: argparse.Namespace) -> int:
         f"- service: release build, {rows:,} seeded readings, HTTP basic auth (Argon2id defaults), "
         f"{workers} workers, default settings and logging (info, to a file); {seconds} s per cell",
         f"- ceiling: `examples/ceiling.rs`, actix-web with constant bodies of the same sizes, "
-        f"no auth, no database, {workers} workers",
+        f"no auth, no database, {workers} workers; measured right before each cell of the service",
         f"- filtered page: `/station/?{FILTERED_QUERY}` (720 of the readings match)",
         "- each service cell starts a fresh server on a fresh copy of the seeded database, so creates "
         "in one cell do not grow the table for the next",
