@@ -20,7 +20,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 use crate::api::AppState;
 use crate::api::links::client_address;
 use crate::auth::{Admission, AuthenticatedUser, Checked, Remembered};
-use crate::db::{DbConnection, QueryResult};
+use crate::db::{DbConnection, DbError, QueryResult};
 use crate::error::ApiError;
 
 /// Remembered credentials not yet checked against their account; empty once checked.
@@ -108,6 +108,13 @@ impl FromRequest for AdminSession {
     }
 }
 
+/// Which way a request's work reaches the database.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
 /// A query's result, or the query back, unrun, with what the account read showed instead.
 type UnlessTurnedAway<T, F> = Result<T, (Checked, F)>;
 
@@ -123,21 +130,7 @@ impl AdminSession {
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let database = &self.state.database;
-        let Some(remembered) = self.pending.as_ref().and_then(|p| p.take()) else {
-            return Ok(database.read(query).await?);
-        };
-        let check = remembered.check();
-        let outcome = database
-            .read(move |conn| after_check(conn, &check, query))
-            .await?;
-        match outcome {
-            Ok(value) => Ok(value),
-            Err((checked, query)) => {
-                self.settle(remembered, checked).await?;
-                Ok(database.read(query).await?)
-            }
-        }
+        self.run(Access::Read, query).await
     }
 
     /// Runs `change` in a write transaction, after the pending account read if there is one (in
@@ -147,20 +140,39 @@ impl AdminSession {
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let database = &self.state.database;
+        self.run(Access::Write, change).await
+    }
+
+    async fn run<T, F>(&self, access: Access, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let Some(remembered) = self.pending.as_ref().and_then(|p| p.take()) else {
-            return Ok(database.write(change).await?);
+            return Ok(self.on_database(access, work).await?);
         };
         let check = remembered.check();
-        let outcome = database
-            .write(move |conn| after_check(conn, &check, change))
+        let outcome = self
+            .on_database(access, move |conn| after_check(conn, &check, work))
             .await?;
         match outcome {
             Ok(value) => Ok(value),
-            Err((checked, change)) => {
+            Err((checked, work)) => {
                 self.settle(remembered, checked).await?;
-                Ok(database.write(change).await?)
+                Ok(self.on_database(access, work).await?)
             }
+        }
+    }
+
+    async fn on_database<T, F>(&self, access: Access, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let database = &self.state.database;
+        match access {
+            Access::Read => database.read(work).await,
+            Access::Write => database.write(work).await,
         }
     }
 
