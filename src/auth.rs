@@ -17,7 +17,7 @@ use crate::auth::cache::{Fingerprint, VerifiedCredentials};
 use crate::auth::credentials::{Credentials, HeaderError, parse_basic};
 use crate::auth::password::{HashCost, HashError, PasswordHasher, WorkingMemory};
 use crate::auth::throttle::{FailureThrottle, ThrottleKey, ThrottleSettings};
-use crate::db::models::UserRow;
+use crate::db::models::AccountStanding;
 use crate::db::{Database, DbError, user_repository};
 use crate::db::{DbConnection, QueryResult};
 
@@ -111,10 +111,10 @@ pub enum Checked {
 impl PendingCheck {
     /// Reads the account on `conn`.
     pub fn run(&self, conn: &mut DbConnection) -> QueryResult<Checked> {
-        let user = user_repository::find_by_username(conn, &self.username)?;
-        Ok(match user {
-            Some(user) if user.password_hash != *self.verified_hash => Checked::Stale,
-            Some(user) => match admit(user) {
+        let standing = user_repository::standing(conn, &self.username)?;
+        Ok(match standing {
+            Some(account) if account.password_hash != *self.verified_hash => Checked::Stale,
+            Some(account) => match admit(&self.username, &account) {
                 Ok(user) => Checked::Admitted(user),
                 Err(denied) => Checked::Denied(denied),
             },
@@ -124,12 +124,12 @@ impl PendingCheck {
 }
 
 /// `IsAdminUser`: the account whose password matched may use the API if it is active staff.
-fn admit(user: UserRow) -> Result<AuthenticatedUser, AuthError> {
-    match user {
-        user if user.is_active && user.is_staff => Ok(AuthenticatedUser {
-            username: user.username,
+fn admit(username: &str, account: &AccountStanding) -> Result<AuthenticatedUser, AuthError> {
+    match account {
+        account if account.is_active && account.is_staff => Ok(AuthenticatedUser {
+            username: username.to_owned(),
         }),
-        user if user.is_active => Err(AuthError::NotStaff),
+        account if account.is_active => Err(AuthError::NotStaff),
         _ => Err(AuthError::InvalidCredentials),
     }
 }
@@ -291,7 +291,12 @@ impl Authenticator {
         match user {
             Some(user) if matches => {
                 self.cache.remember(key, stored_hash);
-                admit(user)
+                let standing = AccountStanding {
+                    password_hash: user.password_hash,
+                    is_staff: user.is_staff,
+                    is_active: user.is_active,
+                };
+                admit(&user.username, &standing)
             }
             _ => {
                 self.throttle.record_failure(&keys);

@@ -92,6 +92,18 @@ pub struct UserRow {
     pub date_joined: i64,
 }
 
+/// What decides whether an account may use the API, read on every request.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(Sqlite, Pg, Mysql))]
+pub struct AccountStanding {
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// May use the API (`IsAdminUser`).
+    pub is_staff: bool,
+    /// Inactive accounts cannot log in.
+    pub is_active: bool,
+}
+
 /// A new account, password already hashed.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users)]

@@ -87,11 +87,46 @@ pub fn page_by_number(
 /// How many readings there are, from the counts the triggers keep (see the migration
 /// `count_station_readings`), without reading the readings.
 pub fn count_all(conn: &mut DbConnection) -> QueryResult<i64> {
-    use crate::db::schema::station_count::dsl::{readings, station_count};
-
-    let shards: Vec<i64> = on_its_backend!(conn, |conn| station_count.select(readings).load(conn))?;
-    Ok(shards.iter().sum())
+    on_its_backend!(conn, |conn| CountAllReadings.get_result(conn))
 }
+
+/// The sum of `station_count`, as a 64-bit integer on every engine (PostgreSQL's and MySQL's SUM
+/// of a BIGINT is a decimal), in one row: one statement, prepared once, and one row to read.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct CountAllReadings;
+
+impl diesel::query_builder::Query for CountAllReadings {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+macro_rules! count_all_sql {
+    ($backend:ty, $sql:literal) => {
+        impl diesel::query_builder::QueryFragment<$backend> for CountAllReadings {
+            fn walk_ast<'b>(
+                &'b self,
+                mut out: diesel::query_builder::AstPass<'_, 'b, $backend>,
+            ) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+    };
+}
+
+count_all_sql!(
+    diesel::sqlite::Sqlite,
+    "SELECT COALESCE(SUM(readings), 0) FROM station_count"
+);
+count_all_sql!(
+    diesel::pg::Pg,
+    "SELECT CAST(COALESCE(SUM(readings), 0) AS BIGINT) FROM station_count"
+);
+count_all_sql!(
+    diesel::mysql::Mysql,
+    "SELECT CAST(COALESCE(SUM(readings), 0) AS SIGNED) FROM station_count"
+);
+
+impl<Conn> RunQueryDsl<Conn> for CountAllReadings {}
 
 /// Reads the page that starts just beyond `position` (or at the start of the order when there is
 /// none), from an index on the ordering's first key: its cost depends on the page size, not on
