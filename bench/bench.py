@@ -11,6 +11,7 @@ run. The table is also written to bench/results/.
     bench/run --postgres-url postgres://postgres@127.0.0.1/postgres   # and on PostgreSQL too
     bench/run --quick         # smoke run for CI: 2 s, 16 connections, 1,000 rows
     bench/run --soak          # 10 minutes of the mixed load at a steady rate, RSS every 10 s
+    bench/run --instructions  # instructions per request (callgrind), repeatable on a noisy machine
 """
 
 from __future__ import annotations
@@ -474,11 +475,117 @@ def soak_run(args: argparse.Namespace) -> int:
     return 0 if flat and result.errors == 0 else 1
 
 
+INSTRUCTION_SCENARIOS = ["retrieve", "list", "filtered", "create"]
+
+
+def scenario_request(scenario: str, n: int, rows: int) -> tuple[str, str, bytes | None]:
+    """The n-th request of a scenario, as bench/scenario.lua sends it but in a fixed sequence."""
+    if scenario == "retrieve":
+        return "GET", f"/station/{n % rows + 1}/", None
+    if scenario == "list":
+        return "GET", "/station/", None
+    if scenario == "filtered":
+        return "GET", f"/station/?{FILTERED_QUERY}", None
+    body = b'{"name":"bench","timestamp":1700000000,"temperature":21.5,"lat":59.91,"lon":10.75}'
+    return "POST", "/station/", body
+
+
+def count_instructions(command: list[str], env: dict[str, str], auth: str, scenario: str,
+                       rows: int, requests: int, warmup: int, workdir: Path) -> float:
+    """Instructions the whole server process (every thread) executes per request: the server
+    runs under callgrind with instrumentation off, gets `warmup` requests, then `requests` more
+    with instrumentation on, one at a time over one kept-alive connection."""
+    import http.client
+
+    out = workdir / "callgrind.out"
+    out.unlink(missing_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+         *command, "--bind", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_listening(port, process, seconds=120)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Authorization": auth} if auth else {}
+
+        def send(n: int) -> None:
+            method, path, body = scenario_request(scenario, n, rows)
+            extra = {"Content-Type": "application/json"} if body else {}
+            connection.request(method, path, body=body, headers={**headers, **extra})
+            response = connection.getresponse()
+            response.read()
+            if response.status >= 300:
+                raise SystemExit(f"{scenario}: {method} {path} answered {response.status}")
+
+        for n in range(warmup):
+            send(n)
+        subprocess.run(["callgrind_control", "--instr=on", str(process.pid)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for n in range(warmup, warmup + requests):
+            send(n)
+        subprocess.run(["callgrind_control", "--instr=off", str(process.pid)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        connection.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=120)
+    totals = next(line for line in out.read_text().splitlines() if line.startswith("totals:"))
+    return int(totals.split()[1]) / requests
+
+
+def instructions_run(args: argparse.Namespace) -> int:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is needed for --instructions (Debian: apt-get install valgrind)")
+    requests, warmup = args.requests, 100
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        store = SqliteStore(workdir, args.rows)
+        token = base64.b64encode(f"bench:{store.password}".encode()).decode()
+        ceiling = [str(ROOT / "target/release/examples/ceiling"), "--workers", str(args.workers)]
+        service = [BINARY, "serve", "--workers", str(args.workers)]
+        for scenario in INSTRUCTION_SCENARIOS:
+            log(f"{scenario}: {requests:,} requests under callgrind, ceiling then service ...")
+            ceiling_ir = count_instructions(ceiling, dict(os.environ), "", scenario, args.rows,
+                                            requests, warmup, workdir)
+            env = {**os.environ, "DATABASE_URL": store.fresh_url(), "RUST_LOG": "info"}
+            service_ir = count_instructions(service, env, f"Basic {token}", scenario, args.rows,
+                                            requests, warmup, workdir)
+            log(f"  ceiling {ceiling_ir:,.0f}  service {service_ir:,.0f} instructions per request")
+            rows.append(f"| {SCENARIO_TITLES[scenario]} | {service_ir:,.0f} | {ceiling_ir:,.0f} | "
+                        f"{service_ir / ceiling_ir:.2f} |")
+    report = "\n".join([
+        f"# station-api instructions per request, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `{command_line()}` at commit `{git_commit()}`; machine: {machine()}",
+        f"- each figure: every instruction the server process executed (all threads, callgrind) "
+        f"over {requests:,} sequential requests on one kept-alive connection, after {warmup} "
+        f"warm-up requests, divided by {requests:,}; SQLite with {args.rows:,} rows, basic auth, "
+        "logging at info; the same counts come out on a busy machine",
+        "",
+        "| scenario | service | ceiling | service / ceiling |",
+        "|---|---:|---:|---:|",
+        *rows,
+    ]) + "\n"
+    print(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"instructions-{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H%M}.md"
+    path.write_text(report)
+    log(f"written to {path.relative_to(ROOT)}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short smoke run (what CI runs)")
     parser.add_argument("--soak", action="store_true", help="the soak test instead of the load table")
     parser.add_argument("--soak-minutes", type=float, default=10)
+    parser.add_argument("--instructions", action="store_true",
+                        help="instructions per request under callgrind instead of the load table")
+    parser.add_argument("--requests", type=int, default=1000,
+                        help="requests counted per scenario with --instructions")
     parser.add_argument("--seconds", type=int, default=10, help="seconds per cell")
     parser.add_argument("--rows", type=int, default=10_000, help="rows seeded into SQLite")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64, 256])
@@ -489,6 +596,8 @@ def main() -> int:
     args = parser.parse_args()
     if not args.no_build:
         build()
+    if args.instructions:
+        return instructions_run(args)
     return soak_run(args) if args.soak else load_run(args)
 
 
