@@ -322,6 +322,14 @@ def command_line() -> str:
     return " ".join(["bench/run", *shown])
 
 
+def write_result(prefix: str, report: str) -> None:
+    """Writes `report` to bench/results/<prefix><UTC time>.md."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{prefix}{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H%M}.md"
+    path.write_text(report)
+    log(f"written to {path.relative_to(ROOT)}")
+
+
 def load_run(args: argparse.Namespace) -> int:
     connection_counts = [16] if args.quick else args.connections
     seconds = 2 if args.quick else args.seconds
@@ -402,10 +410,7 @@ def load_run(args: argparse.Namespace) -> int:
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.quick:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H%M}.md"
-        path.write_text(report)
-        log(f"written to {path.relative_to(ROOT)}")
+        write_result("", report)
     if total_errors:
         log(f"FAILED: {total_errors} errors")
         return 1
@@ -468,10 +473,7 @@ def soak_run(args: argparse.Namespace) -> int:
         "RSS samples (s, MiB): " + ", ".join(f"{t:.0f}:{r:.1f}" for t, r in samples),
     ]) + "\n"
     print(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"soak-{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H%M}.md"
-    path.write_text(report)
-    log(f"written to {path.relative_to(ROOT)}")
+    write_result("soak-", report)
     return 0 if flat and result.errors == 0 else 1
 
 
@@ -570,10 +572,7 @@ def instructions_run(args: argparse.Namespace) -> int:
         *rows,
     ]) + "\n"
     print(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"instructions-{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H%M}.md"
-    path.write_text(report)
-    log(f"written to {path.relative_to(ROOT)}")
+    write_result("instructions-", report)
     return 0
 
 

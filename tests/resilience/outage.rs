@@ -161,12 +161,7 @@ async fn survives_a_server_restart() {
 
     assert_eq!(wait_for_recovery(&app, &path).await, before);
     let after = app.create_station(&reading("after")).await;
-    let names: Vec<Value> = app
-        .all_stations()
-        .await
-        .into_iter()
-        .map(|s| s["name"].clone())
-        .collect();
+    let names = station_names(&app).await;
     assert_eq!(names, [json!("before"), json!("after")]);
     assert!(after["id"].as_i64() > before["id"].as_i64());
     let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
@@ -216,12 +211,7 @@ async fn survives_its_sqlite_file_going_away() {
 
     assert_eq!(wait_for_recovery(&app, &path).await, before);
     app.create_station(&reading("after")).await;
-    let names: Vec<Value> = app
-        .all_stations()
-        .await
-        .into_iter()
-        .map(|s| s["name"].clone())
-        .collect();
+    let names = station_names(&app).await;
     assert_eq!(names, [json!("before"), json!("after")]);
     let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
@@ -256,11 +246,15 @@ async fn sqlite_locked_by_another_process() {
     drop(locker);
 
     app.create_station(&reading("after")).await;
-    let names: Vec<Value> = app
-        .all_stations()
+    let names = station_names(&app).await;
+    assert_eq!(names, [json!("before"), json!("after")]);
+}
+
+/// The names of every stored reading, in list order.
+async fn station_names(app: &TestApp) -> Vec<Value> {
+    app.all_stations()
         .await
         .into_iter()
         .map(|s| s["name"].clone())
-        .collect();
-    assert_eq!(names, [json!("before"), json!("after")]);
+        .collect()
 }
