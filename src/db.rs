@@ -68,7 +68,7 @@ pub mod user_repository;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a query closure returns.
 pub use diesel::QueryResult;
@@ -172,17 +172,18 @@ impl DbError {
         )
     }
 
-    /// The same failure, told to each write of a group commit that it undid.
-    fn for_each_write(&self) -> Self {
+    /// The same failure, told to each job of a batch: `what` (the commit of a group of writes, or
+    /// the transaction a group of reads shares) failed or could not begin.
+    fn for_each_in_batch(&self, what: &str) -> Self {
         match self {
             Self::TaskLost => Self::TaskLost,
-            // Whatever stopped the commit (a lock held too long, a full disk), retrying later
-            // is the client's best move; the write itself was fine.
-            other => Self::Unavailable(format!("the commit failed: {other}").into()),
+            // Whatever stopped it (a lock held too long, a full disk, a file moved away),
+            // retrying later is the client's best move; the job itself was fine.
+            other => Self::Unavailable(format!("{what} failed: {other}").into()),
         }
     }
 
-    fn from_query(error: QueryError) -> Self {
+    pub(super) fn from_query(error: QueryError) -> Self {
         if let QueryError::DatabaseError(kind, info) = &error {
             // Worth a retry, so a 503 with Retry-After rather than a 500: SQLite reports lock
             // contention as an ordinary error; PostgreSQL-compatible engines that run
@@ -230,6 +231,50 @@ fn may_be_connection_failure(error: &QueryError) -> bool {
     }
 }
 
+/// A connection lent to one query, which notes when a failure shows the connection is gone.
+pub(crate) struct Session<'c> {
+    conn: &'c mut DbConnection,
+    lost: bool,
+}
+
+impl<'c> Session<'c> {
+    fn new(conn: &'c mut DbConnection) -> Self {
+        Self { conn, lost: false }
+    }
+
+    /// Runs `query`, turning its failure into a [`DbError`].
+    fn run<T>(
+        &mut self,
+        query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> Result<T, DbError> {
+        match query(self.conn) {
+            Ok(value) => Ok(value),
+            // A server restart or a dropped socket surfaces as an arbitrary query error; a
+            // connection that cannot answer `SELECT 1` either is retired, so the pool reconnects
+            // and the service recovers by itself.
+            Err(error)
+                if self.conn.backend() != Backend::Sqlite
+                    && may_be_connection_failure(&error)
+                    && self.conn.batch_execute("SELECT 1").is_err() =>
+            {
+                self.lost = true;
+                Err(DbError::Unavailable(Box::new(error)))
+            }
+            Err(error) => Err(DbError::from_query(error)),
+        }
+    }
+
+    /// Marks the connection for retirement.
+    fn mark_lost(&mut self) {
+        self.lost = true;
+    }
+
+    /// Whether the connection should be retired when it goes back to the pool.
+    fn is_lost(&self) -> bool {
+        self.lost
+    }
+}
+
 type ConnectionPool = Pool<ConnectionManager>;
 
 /// A pooled database handle; cheap to clone.
@@ -240,7 +285,7 @@ pub struct Database {
     /// Run reads, and writes on server databases: one thread per pooled connection.
     query_threads: Arc<QueryThreads>,
     /// SQLite's writes, committed in groups by one thread; server databases have none.
-    writer: Option<GroupCommitWriter>,
+    writer: Option<Arc<GroupCommitWriter>>,
     checkout_timeout: Duration,
 }
 
@@ -298,16 +343,22 @@ impl Database {
             .build(ConnectionManager::new(target, settings))
             .map_err(|e| DbError::Unavailable(Box::new(e)))?;
         let writer = match backend {
-            Backend::Sqlite => Some(GroupCommitWriter::start(
+            Backend::Sqlite => Some(Arc::new(GroupCommitWriter::start(
                 pool.clone(),
                 settings.checkout_timeout,
-            )?),
+            )?)),
             Backend::Postgres | Backend::Mysql => None,
         };
+        let query_threads = Arc::new(QueryThreads::start(
+            &pool,
+            backend,
+            query_threads as usize,
+            settings.checkout_timeout,
+        )?);
         Ok(Self {
             pool,
             backend,
-            query_threads: Arc::new(QueryThreads::new(query_threads as usize)?),
+            query_threads,
             writer,
             checkout_timeout: settings.checkout_timeout,
         })
@@ -353,21 +404,12 @@ impl Database {
         query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, DbError> {
         let mut conn = self.checkout_within(patience)?;
-        match query(conn.connection()) {
-            Ok(value) => Ok(value),
-            // A server restart or a dropped socket surfaces as an arbitrary query error; a
-            // connection that cannot answer `SELECT 1` either is retired, so the pool reconnects
-            // and the service recovers by itself.
-            Err(error)
-                if self.backend != Backend::Sqlite
-                    && may_be_connection_failure(&error)
-                    && conn.connection().batch_execute("SELECT 1").is_err() =>
-            {
-                conn.mark_lost();
-                Err(DbError::Unavailable(Box::new(error)))
-            }
-            Err(error) => Err(DbError::from_query(error)),
+        let mut session = Session::new(conn.connection());
+        let result = session.run(query);
+        if session.is_lost() {
+            conn.mark_lost();
         }
+        result
     }
 
     /// Runs a read-only `query` on a query thread.
@@ -377,14 +419,13 @@ impl Database {
         T: Send + 'static,
     {
         let claim = Arc::new(Claim::default());
-        let database = self.clone();
         let span = tracing::Span::current();
-        let queued = Instant::now();
-        let answer = self.query_threads.submit(Arc::clone(&claim), move || {
-            let _entered = span.enter();
-            let patience = database.checkout_timeout.saturating_sub(queued.elapsed());
-            database.run(patience, |conn| conn.read_transaction(query))
-        });
+        let answer = self
+            .query_threads
+            .submit(Arc::clone(&claim), move |session| {
+                let _entered = span.enter();
+                session.run(|conn| conn.read_transaction(query))
+            });
         executor::answer(&claim, answer, self.checkout_timeout).await
     }
 
@@ -399,14 +440,12 @@ impl Database {
         let answer = match &self.writer {
             Some(writer) => writer.submit(Arc::clone(&claim), change),
             None => {
-                let database = self.clone();
                 let span = tracing::Span::current();
-                let queued = Instant::now();
-                self.query_threads.submit(Arc::clone(&claim), move || {
-                    let _entered = span.enter();
-                    let patience = database.checkout_timeout.saturating_sub(queued.elapsed());
-                    database.run(patience, |conn| conn.write_transaction(change))
-                })
+                self.query_threads
+                    .submit(Arc::clone(&claim), move |session| {
+                        let _entered = span.enter();
+                        session.run(|conn| conn.write_transaction(change))
+                    })
             }
         };
         executor::answer(&claim, answer, self.checkout_timeout).await

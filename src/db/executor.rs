@@ -1,23 +1,24 @@
-//! Where queries run: off the async workers, on a fixed set of threads, with a bounded wait.
+//! Where queries run: off the async workers, on threads of their own, with a bounded wait.
 //!
-//! Two executors, both behind [`super::Database`]:
+//! Two executors, both behind [`super::Database`], both fed by a [`JobQueue`] whose threads take
+//! every job waiting (up to a bound) at once and sleep only when there is none, so under load a
+//! job costs no wake-up and no context switch (which were most of a request's time in the
+//! profile: `bench/run`, `perf record`):
 //!
-//! - [`QueryThreads`]: at most one thread per pooled connection. Jobs beyond that wait in the
-//!   pool's queue, and a thread that finishes one takes the next without going to sleep; under
-//!   load that saves the two context switches a sleep-and-wake round trip costs, which were most
-//!   of a request's time in the profile (`bench/run`, `perf record`).
-//! - [`GroupCommitWriter`] (SQLite only): one thread that takes every write waiting for it and
-//!   runs them in one `BEGIN IMMEDIATE` transaction, each in its own savepoint, and answers them
-//!   all after the one commit. SQLite has a single writer; a commit per request made writers
-//!   queue for the lock and pay for a commit each.
+//! - [`QueryThreads`]: one thread per pooled query connection. On SQLite a thread runs the reads
+//!   it takes in one read transaction.
+//! - [`GroupCommitWriter`] (SQLite only): one thread that runs the writes it takes in one
+//!   `BEGIN IMMEDIATE` transaction, each in its own savepoint, and answers them all after the one
+//!   commit. SQLite has a single writer; a commit per request made writers queue for the lock
+//!   and pay for a commit each.
 //!
 //! A job waits at most the checkout timeout to start; a caller that gives up first gets a 503,
 //! and its job can then never start ([`Claim`]), so a 503 never hides a change that was made.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
@@ -25,9 +26,8 @@ use diesel::connection::Connection as _;
 use diesel::r2d2::Pool;
 use tokio::sync::oneshot;
 
-use super::DbError;
 use super::connection::ConnectionManager;
-use crate::db::DbConnection;
+use super::{Backend, DbConnection, DbError, Session};
 
 /// The most writes one group commit takes.
 const MOST_WRITES_PER_COMMIT: usize = 128;
@@ -81,11 +81,111 @@ pub(super) async fn answer<T>(
     }
 }
 
-/// Threads for queries, at most one per pooled connection.
+/// Jobs waiting for the threads that run them, which take them in batches, oldest first.
+struct JobQueue<J> {
+    state: Mutex<Waiting<J>>,
+    arrived: Condvar,
+}
+
+struct Waiting<J> {
+    jobs: VecDeque<J>,
+    /// Threads asleep in [`JobQueue::take`]. A job wakes one only if there is one: while every
+    /// thread is busy, queueing costs no system call.
+    sleepers: usize,
+    open: bool,
+}
+
+impl<J> JobQueue<J> {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(Waiting {
+                jobs: VecDeque::new(),
+                sleepers: 0,
+                open: true,
+            }),
+            arrived: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Waiting<J>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `job`; hands it back once the queue is closed.
+    fn push(&self, job: J) -> Result<(), J> {
+        let mut state = self.lock();
+        if !state.open {
+            return Err(job);
+        }
+        state.jobs.push_back(job);
+        let someone_asleep = state.sleepers > 0;
+        drop(state);
+        if someone_asleep {
+            self.arrived.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Waits for jobs and moves up to `most` of them into `batch`; false once the queue is closed
+    /// and empty.
+    fn take(&self, most: usize, batch: &mut Vec<J>) -> bool {
+        let mut state = self.lock();
+        while state.jobs.is_empty() {
+            if !state.open {
+                return false;
+            }
+            state.sleepers += 1;
+            state = self
+                .arrived
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.sleepers -= 1;
+        }
+        let taken = most.min(state.jobs.len());
+        batch.extend(state.jobs.drain(..taken));
+        true
+    }
+
+    /// Refuses new jobs; the threads finish those queued, then stop.
+    fn close(&self) {
+        self.lock().open = false;
+        self.arrived.notify_all();
+    }
+}
+
+/// Starts a thread named `name` that runs `work`.
+fn start_thread(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), DbError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(work)
+        .map(drop)
+        .map_err(|e| DbError::Unavailable(Box::new(e)))
+}
+
+/// The most reads that share one SQLite read transaction.
+const MOST_READS_PER_SNAPSHOT: usize = 64;
+
+/// A query waiting for a query thread. Given a session, or why there is none, it runs and
+/// answers its caller.
+struct PendingQuery {
+    claim: Arc<Claim>,
+    queued: Instant,
+    run: Query,
+}
+
+/// A query's work: runs in a session, or hears why there is none, and answers its caller.
+type Query = Box<dyn FnOnce(Result<&mut Session<'_>, &DbError>) + Send>;
+
+/// The threads that run queries, one per pooled query connection.
+///
+/// On SQLite a thread takes every read waiting (up to [`MOST_READS_PER_SNAPSHOT`]) and runs them
+/// in one read transaction: beginning and ending one takes and releases the WAL read lock, two
+/// `fcntl` calls that were about a seventh of a retrieve's time in the profile. Each read is
+/// answered as soon as it has run. A batch reads the database as it was when the batch began,
+/// after every one of its requests arrived, so no read misses a write acknowledged before its
+/// request. On a server database each query runs on its own, as each waits on the network.
 pub(super) struct QueryThreads {
-    /// Only its blocking pool is used; it is shut down without waiting when dropped, so a
-    /// `Database` can be dropped anywhere, async contexts included.
-    runtime: Option<tokio::runtime::Runtime>,
+    queue: Arc<JobQueue<PendingQuery>>,
 }
 
 impl std::fmt::Debug for QueryThreads {
@@ -95,43 +195,132 @@ impl std::fmt::Debug for QueryThreads {
 }
 
 impl QueryThreads {
-    /// Up to `threads` threads, started as work arrives.
-    pub(super) fn new(threads: usize) -> Result<Self, DbError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .thread_name("station-db")
-            .max_blocking_threads(threads.max(1))
-            .build()
-            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
-        Ok(Self {
-            runtime: Some(runtime),
-        })
+    /// Starts `threads` threads running queries on connections from `pool`.
+    pub(super) fn start(
+        pool: &Pool<ConnectionManager>,
+        backend: Backend,
+        threads: usize,
+        checkout_timeout: Duration,
+    ) -> Result<Self, DbError> {
+        let queue = Arc::new(JobQueue::new());
+        let reads_per_snapshot = match backend {
+            Backend::Sqlite => MOST_READS_PER_SNAPSHOT,
+            Backend::Postgres | Backend::Mysql => 1,
+        };
+        let query_threads = Self {
+            queue: Arc::clone(&queue),
+        };
+        for _ in 0..threads.max(1) {
+            let (pool, queue) = (pool.clone(), Arc::clone(&queue));
+            start_thread("station-db", move || {
+                query_until_closed(&pool, &queue, reads_per_snapshot, checkout_timeout);
+            })?;
+        }
+        Ok(query_threads)
     }
 
-    /// Queues `job`; it runs unless `claim` was abandoned first, and its result goes to the
+    /// Queues `query`; it runs unless `claim` was abandoned first, and its result goes to the
     /// returned receiver.
     pub(super) fn submit<T: Send + 'static>(
         &self,
         claim: Arc<Claim>,
-        job: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+        query: impl FnOnce(&mut Session<'_>) -> Result<T, DbError> + Send + 'static,
     ) -> oneshot::Receiver<Result<T, DbError>> {
         let (sender, receiver) = oneshot::channel();
-        if let Some(runtime) = &self.runtime {
-            runtime.spawn_blocking(move || {
-                if claim.start() {
-                    let _ = sender.send(job());
-                }
-            });
-        }
+        let run = Box::new(move |session: Result<&mut Session<'_>, &DbError>| {
+            let result = match session {
+                Ok(session) => query(session),
+                Err(failure) => Err(failure.for_each_in_batch("the read")),
+            };
+            let _ = sender.send(result);
+        });
+        // Refused only once the threads are stopping; the dropped sender then answers.
+        let _ = self.queue.push(PendingQuery {
+            claim,
+            queued: Instant::now(),
+            run,
+        });
         receiver
     }
 }
 
 impl Drop for QueryThreads {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+        self.queue.close();
+    }
+}
+
+fn query_until_closed(
+    pool: &Pool<ConnectionManager>,
+    pending: &JobQueue<PendingQuery>,
+    reads_per_snapshot: usize,
+    checkout_timeout: Duration,
+) {
+    let mut batch = Vec::with_capacity(reads_per_snapshot);
+    while pending.take(reads_per_snapshot, &mut batch) {
+        // The oldest query has waited longest: it sets how long a connection may take.
+        let Some(oldest) = batch.first() else {
+            continue;
+        };
+        let patience = checkout_timeout.saturating_sub(oldest.queued.elapsed());
+        match pool.get_timeout(patience.max(Duration::from_millis(1))) {
+            Ok(mut conn) => {
+                let lost = if reads_per_snapshot > 1 {
+                    run_in_one_snapshot(conn.connection(), &mut batch)
+                } else {
+                    run_each(conn.connection(), &mut batch)
+                };
+                if lost {
+                    conn.mark_lost();
+                }
+            }
+            Err(error) => {
+                let failure = DbError::Unavailable(Box::new(error));
+                for query in batch.drain(..) {
+                    if query.claim.start() {
+                        (query.run)(Err(&failure));
+                    }
+                }
+            }
         }
     }
+}
+
+/// Runs `batch` in one read transaction; true when the connection should be retired.
+fn run_in_one_snapshot(conn: &mut DbConnection, batch: &mut Vec<PendingQuery>) -> bool {
+    let mut lost = false;
+    let outcome = conn.read_transaction(|conn| {
+        lost = run_each(conn, batch);
+        Ok(())
+    });
+    if let Err(error) = outcome {
+        // The transaction did not begin (nothing ran) or did not end (everything was answered).
+        let failure = DbError::from_query(error);
+        for query in batch.drain(..) {
+            if query.claim.start() {
+                (query.run)(Err(&failure));
+            }
+        }
+        lost = true;
+    }
+    lost
+}
+
+/// Runs each query in `batch` whose caller still waits; true when the connection should be
+/// retired.
+fn run_each(conn: &mut DbConnection, batch: &mut Vec<PendingQuery>) -> bool {
+    let mut session = Session::new(conn);
+    for query in batch.drain(..) {
+        if !query.claim.start() {
+            continue;
+        }
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| (query.run)(Ok(&mut session))));
+        if ran.is_err() {
+            // Its caller hears of it from the dropped sender; the connection's state is unknown.
+            session.mark_lost();
+        }
+    }
+    session.is_lost()
 }
 
 /// A write waiting for the group commit. Given the transaction's connection, its change runs in a
@@ -148,10 +337,15 @@ type Change = Box<dyn FnOnce(Result<&mut DbConnection, &DbError>) -> Delivery + 
 /// Sends one write's result: `None` when the commit succeeded, else why it failed.
 type Delivery = Box<dyn FnOnce(Option<&DbError>) + Send>;
 
-/// SQLite's one writer thread; dropping the last handle ends it once the queue is drained.
-#[derive(Debug, Clone)]
+/// SQLite's one writer thread; it stops once the queue is drained after the last handle goes.
 pub(super) struct GroupCommitWriter {
-    queue: mpsc::Sender<PendingWrite>,
+    queue: Arc<JobQueue<PendingWrite>>,
+}
+
+impl std::fmt::Debug for GroupCommitWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommitWriter").finish_non_exhaustive()
+    }
 }
 
 impl GroupCommitWriter {
@@ -160,11 +354,11 @@ impl GroupCommitWriter {
         pool: Pool<ConnectionManager>,
         checkout_timeout: Duration,
     ) -> Result<Self, DbError> {
-        let (queue, pending) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("station-db-writer".to_owned())
-            .spawn(move || write_until_closed(&pool, checkout_timeout, &pending))
-            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+        let queue = Arc::new(JobQueue::new());
+        let pending = Arc::clone(&queue);
+        start_thread("station-db-writer", move || {
+            write_until_closed(&pool, checkout_timeout, &pending);
+        })?;
         Ok(Self { queue })
     }
 
@@ -180,39 +374,41 @@ impl GroupCommitWriter {
                 let outcome = match transaction {
                     // A savepoint per write: one that fails is undone alone; the others commit.
                     Ok(conn) => conn.transaction(change).map_err(DbError::from_query),
-                    Err(failure) => Err(failure.for_each_write()),
+                    Err(failure) => Err(failure.for_each_in_batch("the commit")),
                 };
                 Box::new(move |commit_failure: Option<&DbError>| {
                     let result = match commit_failure {
-                        Some(failure) if outcome.is_ok() => Err(failure.for_each_write()),
+                        Some(failure) if outcome.is_ok() => {
+                            Err(failure.for_each_in_batch("the commit"))
+                        }
                         _ => outcome,
                     };
                     let _ = sender.send(result);
                 })
             },
         );
-        // A send fails only once the writer thread is gone; the dropped sender then answers.
-        let _ = self.queue.send(PendingWrite { claim, change });
+        // Refused only once the writer is stopping; the dropped sender then answers.
+        let _ = self.queue.push(PendingWrite { claim, change });
         receiver
+    }
+}
+
+impl Drop for GroupCommitWriter {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
 fn write_until_closed(
     pool: &Pool<ConnectionManager>,
     checkout_timeout: Duration,
-    pending: &mpsc::Receiver<PendingWrite>,
+    pending: &JobQueue<PendingWrite>,
 ) {
-    while let Ok(first) = pending.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MOST_WRITES_PER_COMMIT {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    let mut batch = Vec::with_capacity(MOST_WRITES_PER_COMMIT);
+    while pending.take(MOST_WRITES_PER_COMMIT, &mut batch) {
         batch.retain(|write| write.claim.start());
         if !batch.is_empty() {
-            commit_together(pool, checkout_timeout, batch);
+            commit_together(pool, checkout_timeout, std::mem::take(&mut batch));
         }
     }
 }
@@ -261,11 +457,84 @@ fn commit_together(
     // Writes that never ran (the transaction could not begin) hear why.
     let failure_before_running = failure
         .as_ref()
-        .map_or_else(|| DbError::TaskLost, DbError::for_each_write);
+        .map_or_else(|| DbError::TaskLost, |f| f.for_each_in_batch("the commit"));
     for write in batch {
         (write.change)(Err(&failure_before_running))(None);
     }
     for deliver in deliveries {
         deliver(failure.as_ref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits until a thread sleeps in `queue.take`.
+    fn until_someone_sleeps<J>(queue: &JobQueue<J>) {
+        while queue.lock().sleepers == 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_taker_gets_at_most_its_share_oldest_first() {
+        let queue = JobQueue::new();
+        for job in 0..5 {
+            queue.push(job).unwrap();
+        }
+        let mut batch = Vec::new();
+
+        assert!(queue.take(3, &mut batch));
+        assert_eq!(batch, [0, 1, 2]);
+        batch.clear();
+        assert!(queue.take(3, &mut batch));
+        assert_eq!(batch, [3, 4]);
+    }
+
+    #[test]
+    fn a_job_wakes_a_sleeping_taker() {
+        let queue = Arc::new(JobQueue::new());
+        let taker = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                let mut batch = Vec::new();
+                let open = queue.take(8, &mut batch);
+                (open, batch)
+            })
+        };
+        until_someone_sleeps(&queue);
+
+        queue.push("job").unwrap();
+
+        assert_eq!(taker.join().unwrap(), (true, vec!["job"]));
+    }
+
+    #[test]
+    fn a_closed_queue_refuses_jobs_and_hands_out_those_waiting_before_it_says_so() {
+        let queue = JobQueue::new();
+        queue.push(1).unwrap();
+
+        queue.close();
+
+        assert_eq!(queue.push(2), Err(2));
+        let mut batch = Vec::new();
+        assert!(queue.take(8, &mut batch));
+        assert_eq!(batch, [1]);
+        assert!(!queue.take(8, &mut batch));
+    }
+
+    #[test]
+    fn closing_wakes_a_sleeping_taker() {
+        let queue = Arc::new(JobQueue::<u8>::new());
+        let taker = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || queue.take(8, &mut Vec::new()))
+        };
+        until_someone_sleeps(&queue);
+
+        queue.close();
+
+        assert!(!taker.join().unwrap());
     }
 }

@@ -3,11 +3,13 @@
 
 use std::collections::HashSet;
 
-use futures_util::future::join_all;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::future::{join, join_all};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{ADMIN, reading, spawn_app};
+use crate::helpers::{ADMIN, json_body, reading, spawn_app, station_path};
 use station_test_macros::backend_test;
 
 #[backend_test]
@@ -216,4 +218,50 @@ async fn a_write_that_fails_is_undone_alone_and_the_writes_beside_it_commit() {
     committed.sort();
     assert_eq!(committed.len(), 30);
     assert_eq!(stored, committed);
+}
+
+#[backend_test]
+async fn each_read_sees_every_write_acknowledged_before_it_was_sent_while_other_reads_crowd_in() {
+    let app = spawn_app().await;
+    let seeded = app.seed_stations(10).await;
+    let crowd_path = station_path(&seeded[0]);
+    let writers_done = AtomicBool::new(false);
+    // Writers read back each change as soon as it is acknowledged, while a crowd of other reads
+    // keeps the query threads busy, so reads queue up and are taken together.
+    let writers = (0..8).map(|n| {
+        let app = &app;
+        async move {
+            let created = app.create_station(&reading(&format!("rw-{n}"))).await;
+            let path = station_path(&created);
+            assert_eq!(app.get_json(&path).await, created);
+            let change = serde_json::json!({"temperature": n});
+            let patched = json_body(app.send_json(Method::PATCH, &path, &change).await).await;
+            assert_eq!(app.get_json(&path).await, patched);
+            let deleted = app.admin(Method::DELETE, &path).send().await.unwrap();
+            assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+            assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND);
+        }
+    });
+    let crowd = (0..16).map(|_| async {
+        let mut reads = 0;
+        while !writers_done.load(Ordering::Relaxed) {
+            assert_eq!(app.get(&crowd_path).await.status(), StatusCode::OK);
+            reads += 1;
+        }
+        reads
+    });
+
+    let ((), reads) = join(
+        async {
+            join_all(writers).await;
+            writers_done.store(true, Ordering::Relaxed);
+        },
+        join_all(crowd),
+    )
+    .await;
+
+    assert!(
+        reads.iter().sum::<usize>() >= 16,
+        "the crowd read alongside: {reads:?}"
+    );
 }
