@@ -101,6 +101,7 @@ class Measurement:
     errors: int
     statuses: dict[str, int]
     peak_rss_mib: float = 0.0
+    cpu_us_per_request: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -268,14 +269,27 @@ def start_service(store, rows: int, workers: int, log_file: Path) -> Server:
     return Server("station-api", process, port, {"BENCH_AUTH": f"Basic {token}", "BENCH_ROWS": str(rows)})
 
 
+def proc_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process (all its threads) has used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(server: Server, scenario: str, connections: int, seconds: int) -> Measurement:
     pid = server.process.pid
     reset_peak_rss(pid)
+    cpu_before = proc_cpu_seconds(pid)
     result = run_wrk(server.port, scenario, connections, seconds, server.env)
+    cpu_used = proc_cpu_seconds(pid) - cpu_before
     result.peak_rss_mib = proc_status_kib(pid, "VmHWM") / 1024
+    # The server's own CPU time per request: steadier than req/s on a machine whose other core
+    # is shared with wrk, and the cost that sets how many requests one core can serve.
+    result.cpu_us_per_request = cpu_used * 1e6 / result.requests if result.requests else 0.0
     log(f"  {server.name:12} {scenario:8} c={connections:<4} {result.rps:9.0f} req/s  "
         f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}  "
-        f"peak {result.peak_rss_mib:5.1f} MiB" + (f"  statuses {result.statuses}" if result.errors else ""))
+        f"peak {result.peak_rss_mib:5.1f} MiB  CPU {result.cpu_us_per_request:5.1f} us/req"
+        + (f"  statuses {result.statuses}" if result.errors else ""))
     return result
 
 
@@ -385,6 +399,8 @@ def load_run(args: argparse.Namespace) -> int:
         f"- filtered page: `/station/?{FILTERED_QUERY}` (720 of the readings match)",
         "- each service cell starts a fresh server on a fresh copy of the seeded database, so creates "
         "in one cell do not grow the table for the next",
+        "- CPU us/req: the server process's user and system CPU time during the cell (every thread, "
+        "from /proc/PID/stat), divided by the requests wrk completed",
     ]
     for title, rss in idle_rss.items():
         lines.append(f"- idle RSS of the service on {title} after start-up (largest of the {cells} "
@@ -394,8 +410,8 @@ def load_run(args: argparse.Namespace) -> int:
             "",
             f"## {title}",
             "",
-            "| scenario | conns | req/s | p50 ms | p99 ms | errors | peak RSS MiB | ceiling req/s | ceiling p99 ms | ratio |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| scenario | conns | req/s | p50 ms | p99 ms | errors | peak RSS MiB | CPU us/req | ceiling req/s | ceiling p99 ms | ceiling CPU us/req | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for scenario in SCENARIOS:
             for connections in connection_counts:
@@ -404,8 +420,9 @@ def load_run(args: argparse.Namespace) -> int:
                 lines.append(
                     f"| {SCENARIO_TITLES[scenario]} | {connections} | {service_result.rps:,.0f} | "
                     f"{service_result.p50_ms:.2f} | {service_result.p99_ms:.2f} | {service_result.errors} | "
-                    f"{service_result.peak_rss_mib:.1f} | {ceiling_result.rps:,.0f} | "
-                    f"{ceiling_result.p99_ms:.2f} | {ratio:.2f} |"
+                    f"{service_result.peak_rss_mib:.1f} | {service_result.cpu_us_per_request:.1f} | "
+                    f"{ceiling_result.rps:,.0f} | {ceiling_result.p99_ms:.2f} | "
+                    f"{ceiling_result.cpu_us_per_request:.1f} | {ratio:.2f} |"
                 )
     report = "\n".join(lines) + "\n"
     print(report)
