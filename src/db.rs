@@ -232,7 +232,7 @@ fn may_be_connection_failure(error: &QueryError) -> bool {
 }
 
 /// A connection lent to one query, which notes when a failure shows the connection is gone.
-pub(crate) struct Session<'c> {
+struct Session<'c> {
     conn: &'c mut DbConnection,
     lost: bool,
 }

@@ -217,6 +217,7 @@ impl QueryThreads {
             Backend::Sqlite => MOST_READS_PER_SNAPSHOT,
             Backend::Postgres | Backend::Mysql => 1,
         };
+        // Made before the threads: should one fail to start, dropping it stops the others.
         let query_threads = Self {
             queue: Arc::clone(&queue),
         };
