@@ -183,7 +183,7 @@ impl DbError {
         }
     }
 
-    pub(super) fn from_query(error: QueryError) -> Self {
+    fn from_query(error: QueryError) -> Self {
         if let QueryError::DatabaseError(kind, info) = &error {
             // Worth a retry, so a 503 with Retry-After rather than a 500: SQLite reports lock
             // contention as an ordinary error; PostgreSQL-compatible engines that run
