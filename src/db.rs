@@ -63,6 +63,7 @@ mod executor;
 pub mod key_repository;
 pub mod models;
 pub mod schema;
+mod statement_deadline;
 pub mod station_repository;
 pub mod user_repository;
 
@@ -105,8 +106,9 @@ pub struct DatabaseSettings {
     pub checkout_timeout: Duration,
     /// How long SQLite waits for another writer (another process) before giving up.
     pub busy_timeout: Duration,
-    /// The longest one statement may run on PostgreSQL or MySQL/MariaDB before the server
-    /// cancels it; zero for no limit.
+    /// The longest one statement may run before it is cancelled (by the server on PostgreSQL
+    /// and MySQL/MariaDB, by the service on SQLite) and the request answered 503; zero for no
+    /// limit.
     pub statement_timeout: Duration,
 }
 
@@ -194,6 +196,7 @@ impl DbError {
                 kind,
                 DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ReadOnlyTransaction
             ) || SQLITE_UNAVAILABLE.iter().any(|m| message.contains(m))
+                || STATEMENT_TIMED_OUT.iter().any(|m| message.contains(m))
             {
                 return Self::Unavailable(Box::new(error));
             }
@@ -211,6 +214,15 @@ const SQLITE_UNAVAILABLE: [&str; 6] = [
     "disk I/O error",
     "attempt to write a readonly database",
     "database or disk is full",
+];
+
+/// What each engine says when a statement ran past the statement timeout: busy now, so a 503
+/// like any other overload, never a 500.
+const STATEMENT_TIMED_OUT: [&str; 4] = [
+    statement_deadline::TIMED_OUT,
+    "canceling statement due to statement timeout",
+    "max_statement_time exceeded",
+    "maximum statement execution time exceeded",
 ];
 
 /// True for failures that say nothing about the data and may mean the connection itself is
@@ -247,6 +259,7 @@ impl<'c> Session<'c> {
         &mut self,
         query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, DbError> {
+        let _timing = statement_deadline::time_query();
         match query(self.conn) {
             Ok(value) => Ok(value),
             // A server restart or a dropped socket surfaces as an arbitrary query error; a

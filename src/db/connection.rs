@@ -398,6 +398,7 @@ impl ConnectionManager {
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                     self.busy_timeout.as_millis()
                 ))?;
+                super::statement_deadline::register(&sqlite, self.statement_timeout)?;
                 Ok(DbConnection::Sqlite(sqlite))
             }
             Target::Postgres(url) => {

@@ -219,6 +219,30 @@ pub struct PageSizeLimits {
     pub max: i64,
 }
 
+/// The most characters a filter's value may have: more can only be an attack (a name has at most
+/// 64), and each character is work for the database.
+pub const MAX_FILTER_VALUE_CHARS: usize = 1000;
+/// The most terms `search` may have: each is a pattern match over every candidate row.
+pub const MAX_SEARCH_TERMS: usize = 16;
+
+/// The parameters that filter or order the list, whose values [`MAX_FILTER_VALUE_CHARS`] bounds.
+const FILTER_PARAMETERS: [&str; 14] = [
+    "name",
+    "name__icontains",
+    "search",
+    "ordering",
+    "timestamp__gte",
+    "timestamp__gt",
+    "timestamp__lte",
+    "timestamp__lt",
+    "temperature__gte",
+    "temperature__lte",
+    "lat__gte",
+    "lat__lte",
+    "lon__gte",
+    "lon__lte",
+];
+
 const NOT_A_NUMBER: &str = "Enter a number.";
 const NOT_A_WHOLE_NUMBER: &str = "Enter a whole number.";
 
@@ -230,8 +254,24 @@ impl ListQuery {
         limits: PageSizeLimits,
         cursors: &CursorCodec,
     ) -> Result<Self, ListQueryError> {
-        let given = |name: &str| get(name).filter(|value| !value.trim().is_empty());
         let mut invalid = InvalidQuery::default();
+        // Refused values count as absent below, so each parameter gets one message.
+        let mut too_long: Vec<&str> = Vec::new();
+        for parameter in FILTER_PARAMETERS {
+            let length = get(parameter).map_or(0, |value| value.chars().count());
+            if length > MAX_FILTER_VALUE_CHARS {
+                invalid.add(
+                    parameter,
+                    format!(
+                        "Ensure this value has at most {MAX_FILTER_VALUE_CHARS} characters \
+                         (it has {length})."
+                    ),
+                );
+                too_long.push(parameter);
+            }
+        }
+        let get = |name: &str| get(name).filter(|_| !too_long.contains(&name));
+        let given = |name: &str| get(name).filter(|value| !value.trim().is_empty());
         // django-filter's CharFilter is a Django CharField: it strips surrounding whitespace and
         // refuses NUL characters (no stored name can hold one anyway).
         let text = |parameter: &'static str, invalid: &mut InvalidQuery| {
@@ -258,6 +298,15 @@ impl ListQuery {
                 .unwrap_or_default(),
             ..StationFilter::default()
         };
+        if filter.search_terms.len() > MAX_SEARCH_TERMS {
+            invalid.add(
+                "search",
+                format!(
+                    "Ensure this value has at most {MAX_SEARCH_TERMS} search terms (it has {}).",
+                    filter.search_terms.len()
+                ),
+            );
+        }
         let whole = |parameter: &'static str, invalid: &mut InvalidQuery| {
             given(parameter).and_then(|raw| match parse_whole_number(raw) {
                 Some(value) => Some(value),
@@ -683,6 +732,43 @@ mod tests {
         let query = parse("name=%20Oslo%09&name__icontains=%20%20").unwrap();
         assert_eq!(query.filter.name.as_deref(), Some("Oslo"));
         assert_eq!(query.filter.name_contains, None);
+    }
+
+    #[test]
+    fn long_values_and_many_search_terms_are_refused_each_with_one_message() {
+        let long = "a".repeat(MAX_FILTER_VALUE_CHARS + 1);
+        assert_eq!(
+            errors(&format!("name={long}&lat__gte={long}")),
+            vec![
+                (
+                    "name",
+                    "Ensure this value has at most 1000 characters (it has 1001).".to_owned()
+                ),
+                (
+                    "lat__gte",
+                    "Ensure this value has at most 1000 characters (it has 1001).".to_owned()
+                ),
+            ]
+        );
+        let at_the_limit = "é".repeat(MAX_FILTER_VALUE_CHARS);
+        assert!(parse(&format!("name={at_the_limit}")).is_ok());
+
+        let most = vec!["a"; MAX_SEARCH_TERMS].join("+");
+        assert_eq!(
+            parse(&format!("search={most}"))
+                .unwrap()
+                .filter
+                .search_terms
+                .len(),
+            16
+        );
+        assert_eq!(
+            errors(&format!("search={most},b")),
+            vec![(
+                "search",
+                "Ensure this value has at most 16 search terms (it has 17).".to_owned()
+            )]
+        );
     }
 
     #[test]

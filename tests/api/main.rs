@@ -7,6 +7,7 @@
 
 mod databases;
 mod helpers;
+mod limits;
 mod listing;
 mod process;
 

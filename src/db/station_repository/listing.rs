@@ -12,12 +12,14 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
 use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Text};
 
 use crate::db::models::StationRow;
 use crate::db::schema::station;
+use crate::db::statement_deadline::within_statement_time;
 use crate::domain::listing::{
     CursorPosition, Direction, Ordering, SortField, SortValue, StationFilter,
 };
@@ -160,6 +162,38 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for KeptIf<Q> {
 
 impl<Q, Conn> RunQueryDsl<Conn> for KeptIf<Q> {}
 
+/// Conditions that must all hold, written `(a) AND (b) AND …` in one loop. Diesel's `.filter`
+/// and `.and` nest each new condition around the previous ones, and rendering walks that
+/// nesting recursively: a list request with thousands of search terms once overflowed a query
+/// thread's stack.
+struct AllOf<C>(Vec<C>);
+
+impl<C> Expression for AllOf<C> {
+    type SqlType = Bool;
+}
+
+impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for AllOf<C> {}
+
+impl<C: ValidGrouping<()>> ValidGrouping<()> for AllOf<C> {
+    type IsAggregate = C::IsAggregate;
+}
+
+impl<C> QueryId for AllOf<C> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<C: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for AllOf<C> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        for (position, condition) in self.0.iter().enumerate() {
+            pass.push_sql(if position == 0 { "(" } else { " AND (" });
+            condition.walk_ast(pass.reborrow())?;
+            pass.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
 /// How a key's column compares with a cursor's value.
 #[derive(Clone, Copy)]
 enum Comparison {
@@ -169,9 +203,11 @@ enum Comparison {
 }
 
 /// The list's queries for one engine: `$engine` names the module, `$connection` the engine's
-/// connection type. The body is the same for every engine; only the types differ.
+/// connection type, and `timed` whether the statements carry [`within_statement_time`] (SQLite,
+/// which has no statement timeout of its own). The body is the same for every engine; only the
+/// types differ.
 macro_rules! list_queries {
-    ($engine:ident, $connection:ty) => {
+    ($engine:ident, $connection:ty, timed: $timed:literal) => {
         mod $engine {
             use super::*;
 
@@ -179,31 +215,38 @@ macro_rules! list_queries {
             type StationQuery = station::BoxedQuery<'static, Db>;
             type Condition = Box<dyn BoxableExpression<station::table, Db, SqlType = Bool>>;
 
-            /// The readings `filter` lets through, unordered.
+            /// The readings `filter` lets through, unordered: one flat conjunction of every
+            /// condition, so neither the SQL nor the work of building it nests deeper as a client
+            /// adds conditions.
             fn filtered(filter: &StationFilter) -> StationQuery {
                 use crate::db::schema::station::dsl::{lat, lon, name, temperature, timestamp};
 
-                let mut query = station::table.into_boxed();
+                let mut conditions: Vec<Condition> = Vec::new();
+                if $timed {
+                    // First, so it runs for every row examined, whatever the others decide.
+                    conditions.push(Box::new(within_statement_time()));
+                }
                 if let Some(exact) = &filter.name {
-                    query = query.filter(name.eq(exact.clone()));
+                    conditions.push(Box::new(name.eq(exact.clone())));
                 }
                 for term in filter.name_contains.iter().chain(&filter.search_terms) {
-                    query =
-                        query.filter(lower(name).like(lower(contains_pattern(term))).escape('!'));
+                    conditions.push(Box::new(
+                        lower(name).like(lower(contains_pattern(term))).escape('!'),
+                    ));
                 }
                 macro_rules! bounded {
                     ($column:expr, $bounds:expr) => {
                         if let Some(value) = $bounds.gte {
-                            query = query.filter($column.ge(value));
+                            conditions.push(Box::new($column.ge(value)));
                         }
                         if let Some(value) = $bounds.gt {
-                            query = query.filter($column.gt(value));
+                            conditions.push(Box::new($column.gt(value)));
                         }
                         if let Some(value) = $bounds.lte {
-                            query = query.filter($column.le(value));
+                            conditions.push(Box::new($column.le(value)));
                         }
                         if let Some(value) = $bounds.lt {
-                            query = query.filter($column.lt(value));
+                            conditions.push(Box::new($column.lt(value)));
                         }
                     };
                 }
@@ -211,7 +254,12 @@ macro_rules! list_queries {
                 bounded!(temperature, filter.temperature);
                 bounded!(lat, filter.lat);
                 bounded!(lon, filter.lon);
-                query
+                let query = station::table.into_boxed();
+                if conditions.is_empty() {
+                    query
+                } else {
+                    query.filter(AllOf(conditions))
+                }
             }
 
             /// `query` sorted by `ordering`, or by its exact reverse.
@@ -367,6 +415,6 @@ macro_rules! list_queries {
     };
 }
 
-list_queries!(on_sqlite, diesel::SqliteConnection);
-list_queries!(on_postgres, diesel::PgConnection);
-list_queries!(on_mysql, diesel::MysqlConnection);
+list_queries!(on_sqlite, diesel::SqliteConnection, timed: true);
+list_queries!(on_postgres, diesel::PgConnection, timed: false);
+list_queries!(on_mysql, diesel::MysqlConnection, timed: false);
