@@ -15,9 +15,11 @@ binary=${1:-target/debug/station-api}
 start_server "$binary" limits
 
 # --binary: a server that dies is started again, so one run names every case that kills it.
+# FUZZ_LIMITS_ARGS adds options (e.g. --verbose: every case's answer).
 status=0
+# shellcheck disable=SC2086
 python3 .ci/fuzz_limits.py --url "http://127.0.0.1:$port" --auth "limits:$password" \
-    --pid "$server_pid" --binary "$binary" --log "$work/server.log" || status=$?
+    --pid "$server_pid" --binary "$binary" --log "$work/server.log" ${FUZZ_LIMITS_ARGS:-} || status=$?
 
 server_log_is_clean || status=1
 exit "$status"

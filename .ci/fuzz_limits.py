@@ -774,6 +774,73 @@ class Fuzz:
         ]
         return cases
 
+    def edges(self) -> list[Case]:
+        """The most a list request may ask: finds where the answers turn from 200 to 400 (the
+        bounds on search terms and on filter value lengths, if there are any), then asks for
+        exactly that much, in the costliest ways, and one more."""
+        group = "at the bounds"
+        self.statuses.setdefault(group, Counter())
+
+        def accepted(label: str, query: str) -> bool:
+            case = self.list_case(group, f"probe: {label}", query)
+            answer = self.send(case)
+            if not self.check_alive([case]):
+                raise RuntimeError("the server died while probing")
+            return answer.status == 200
+
+        def largest(label: str, query_for: object, high: int) -> int:
+            """The largest n ≤ high accepted, assuming one bound; high when there is none."""
+            if accepted(f"{label} {high:,}", query_for(high)):
+                return high
+            low = 0
+            while high - low > 1:
+                middle = (low + high) // 2
+                if accepted(f"{label} {middle:,}", query_for(middle)):
+                    low = middle
+                else:
+                    high = middle
+            return low
+
+        room = self.under_limit(30 * 1024)
+        try:
+            terms = largest("search terms:", lambda n: "search=" + "+".join(["a"] * n),
+                            min(20_000, room // 2))
+            lengths = {param: largest(f"{param} characters:", lambda n, p=param: f"{p}={'a' * n}", room)
+                       for param in ("search", "name", "name__icontains")}
+        except RuntimeError:
+            return []
+        print(f"   bounds seen: {terms:,} search terms; characters: "
+              + ", ".join(f"{p} {n:,}" for p, n in lengths.items()), flush=True)
+        length = lengths["search"]
+        term_length = max(1, (length - terms + 1) // max(terms, 1))
+        cases = []
+
+        def add(label: str, query: str) -> None:
+            cases.append(self.list_case(group, label, query, heavy=True))
+
+        add(f"{terms:,} terms, 'a'", "search=" + "+".join(["a"] * terms))
+        add(f"{terms + 1:,} terms, 'a'", "search=" + "+".join(["a"] * (terms + 1)))
+        long_terms = ["".join(self.rng.choice(LETTERS) for _ in range(term_length))
+                      for _ in range(terms)]
+        add(f"{terms:,} terms of {term_length:,} letters", "search=" + "+".join(long_terms))
+        emoji = quote("😀" * term_length)
+        add(f"{terms:,} terms of {term_length:,} 😀", "search=" + "+".join([emoji] * terms))
+        for param, n in lengths.items():
+            for size, what in [(n, "at"), (n + 1, "past")]:
+                add(f"{param}= {size:,} 😀 ({what} the bound)", f"{param}={quote('😀' * size)}")
+                add(f"{param}= {size:,} '%' ({what} the bound)", f"{param}={quote('%' * size)}")
+        everything = "&".join([
+            "search=" + "+".join(["a"] * terms),
+            f"name__icontains={quote('a' * lengths['name__icontains'])}",
+            f"name={quote('😀' * lengths['name'])}",
+            "ordering=-name,-temperature,-timestamp,id", "page=last",
+            "temperature__gte=-273.15&temperature__lte=1000&lat__gte=-90&lat__lte=90",
+            "lon__gte=-180&lon__lte=180&timestamp__gte=0&timestamp__lt=253402300799",
+        ])
+        add("every filter at its bound, page=last", everything)
+        add("every filter at its bound, cursor=", everything.replace("page=last", "cursor="))
+        return cases
+
     # ---- the run ----
 
     def run(self) -> int:
@@ -796,6 +863,12 @@ class Fuzz:
         ]
         for group, cases in groups:
             self.run_group(group, cases)
+        if not self.stopped:
+            probing = time.monotonic()
+            groups.append(("at the bounds", self.edges()))
+            probing = time.monotonic() - probing
+            self.run_group(*groups[-1])
+            self.times["at the bounds"] = self.times.get("at the bounds", 0.0) + probing
         heavy = [case for _, cases in groups for case in cases if case.heavy]
         width = self.args.concurrency
         rounds = [self.rng.sample(heavy, min(width, len(heavy))) for _ in range(self.args.rounds)]
