@@ -266,17 +266,26 @@ class Server:
         return exchange(self.host, self.port, raw.encode(), False, timeout)
 
     def problem(self) -> str | None:
-        """Why the server is not alive and well, or None."""
+        """Why the server is not alive and well, or None. A process that stops answering is
+        given a few seconds to finish dying (an abort can take a moment)."""
         if self.process_gone():
             return f"the server process ({self.pid}) is gone"
         health = self.get("/healthz", 10)
-        if health.error or health.status != 200:
+        if health.status == 200:
+            return None
+        failed = f"/healthz: {health.error or health.status}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
             if self.process_gone():
-                return f"the server process ({self.pid}) is gone"
-            return f"/healthz: {health.error or health.status}"
-        return None
+                return f"the server process ({self.pid}) is gone ({failed})"
+            time.sleep(0.2)
+        if self.get("/healthz", 10).status == 200:
+            return f"{failed}, then it answered again"
+        return f"{failed}, and the process ({self.pid}) still runs"
 
     def new_log_lines(self) -> list[str]:
+        """What the server logged since the last call that tells why it died: the fatal lines
+        first, then the last errors."""
         if not self.log or not os.path.exists(self.log):
             return []
         with open(self.log, "rb") as log:
@@ -284,9 +293,10 @@ class Server:
             data = log.read()
         self.log_offset += len(data)
         lines = data.decode("utf-8", "replace").splitlines()
-        telling = [line for line in lines if any(
-            word in line for word in ("overflow", "fatal", "panicked", "ERROR", "abort", "SIG"))]
-        return telling[-6:]
+        fatal = [line for line in lines if any(
+            word in line for word in ("overflow", "fatal", "panicked", "abort", "SIG"))]
+        errors = [line for line in lines if "ERROR" in line and line not in fatal]
+        return fatal[-3:] + errors[-2:]
 
     def restart(self) -> bool:
         if not self.binary or not self.process_gone():
@@ -385,18 +395,22 @@ class Fuzz:
         if problem is None:
             return True
         log = self.server.new_log_lines()
-        what = ", ".join(f"{c.group}: {c.label}" for c in after[:8])
         detail = problem + (" — server log: " + " / ".join(log) if log else "")
-        self.deaths.append(f"after [{what}]: {detail}")
-        for case in after[:8]:
-            self.fail(case, "server died or stopped answering after this " +
-                      ("batch" if len(after) > 1 else "case") + f": {detail}")
+        cases = ", ".join(f"{c.group}: {c.label}" for c in after[:8])
+        self.deaths.append(f"after [{cases}]: {detail}")
+        if len(after) == 1 and self.failures and self.failures[-1][0] == cases:
+            case, request, own = self.failures.pop()
+            self.failures.append((case, request, f"{own}; then {detail}"))
+        else:
+            what = "this batch, sent at once" if len(after) > 1 else "this case"
+            request = " || ".join(c.describe() for c in after[:8])
+            self.failures.append((cases, request, f"after {what}: {detail}"))
         if len(self.deaths) > self.args.max_restarts:
             self.stopped = f"stopped after {len(self.deaths)} server deaths"
             return False
         if self.server.restart():
-            print(f"   ! {detail}\n   ! started the server again (pid {self.server.pid})",
-                  flush=True)
+            print(f"   ! after [{clip(cases, 120)}]: {detail}\n"
+                  f"   ! started the server again (pid {self.server.pid})", flush=True)
             return True
         self.stopped = f"stopped: {problem}, and the server could not be started again"
         return False
@@ -465,18 +479,17 @@ class Fuzz:
         """Finds the longest request head the HTTP/1 codec accepts, with GET /healthz?x=…."""
 
         def accepted(size: int) -> bool:
-            case = Case("probe", f"{size}", target=b"/healthz?x=" + b"a" * size, auth=False)
-            raw = render(case, self.host_header, self.authorization)
-            answer = exchange(self.server.host, self.server.port, raw, False, self.args.hang_seconds)
+            case = Case("head limit probe", f"GET /healthz?x= {size:,} bytes",
+                        target=b"/healthz?x=" + b"a" * size, auth=False)
+            answer = self.send(case)  # judged like any case: a refusal must be a 4xx
+            if not self.check_alive([case]):
+                raise SystemExit("the server died while probing the head limit")
             if answer.status == 200:
+                raw = render(case, self.host_header, self.authorization)
                 self.max_ok_head = max(self.max_ok_head, head_length(raw))
-                return True
-            if answer.status is not None and answer.status >= 500 or answer.error:
-                self.max_ok_head = max(self.max_ok_head, head_length(raw))
-                self.send(case)  # count and judge it like any case
-                self.check_alive([case])
-            return False
+            return answer.status == 200
 
+        started = time.monotonic()
         low, high = 0, 1024
         while high <= 4 << 20 and accepted(high):
             low, high = high, high * 2
@@ -490,6 +503,7 @@ class Fuzz:
                 low = middle
             else:
                 high = middle
+        self.times["head limit probe"] = time.monotonic() - started
         print(f"== the codec accepts request heads up to about {self.max_ok_head:,} bytes "
               f"(a {len(b'/healthz?x=') + low:,}-byte target)", flush=True)
 
@@ -890,7 +904,7 @@ class Fuzz:
         rows = [(group, sum(counter.values()), self.times.get(group, 0.0),
                  " ".join(f"{s}×{n}" for s, n in sorted(counter.items())),
                  sum(1 for case, _, _ in self.failures if case.startswith(group + ":")))
-                for group, counter in self.statuses.items() if group != "probe" or counter]
+                for group, counter in self.statuses.items()]
         width = max(len(row[0]) for row in rows + [("total",)])
         print(f"{'group':<{width}}  {'cases':>5}  {'seconds':>7}  {'failures':>8}  statuses")
         for group, count, seconds, statuses, failures in rows:
@@ -929,8 +943,8 @@ def main() -> int:
     parser.add_argument("--hang-seconds", type=float, default=60.0,
                         help="a request without an answer after this long fails")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=4, help="concurrent batches of the heaviest")
-    parser.add_argument("--max-restarts", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=6, help="concurrent batches of the heaviest")
+    parser.add_argument("--max-restarts", type=int, default=60)
     parser.add_argument("--verbose", action="store_true", help="print every case's answer")
     fuzz = Fuzz(parser.parse_args())
     try:
