@@ -198,7 +198,7 @@ pub fn replace(
     use crate::db::schema::station::dsl::station;
 
     let statement = diesel::update(station.find(station_id)).set(StationValues::from(new_station));
-    returning_optional_row!(conn, statement, StationRow, |mysql| find_on(
+    returning_optional_row!(conn, statement, StationRow, |mysql| find_current_on(
         mysql, station_id
     ))
 }
@@ -216,7 +216,7 @@ pub fn patch(
         return find(conn, station_id);
     }
     let statement = diesel::update(station.find(station_id)).set(StationChanges::from(changes));
-    returning_optional_row!(conn, statement, StationRow, |mysql| find_on(
+    returning_optional_row!(conn, statement, StationRow, |mysql| find_current_on(
         mysql, station_id
     ))
 }
@@ -228,6 +228,21 @@ fn find_on(conn: &mut MysqlConnection, station_id: i64) -> QueryResult<Option<St
     station
         .find(station_id)
         .select(StationRow::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// The row as it is now, for reading back an UPDATE on MySQL: a locking read, which InnoDB
+/// answers from the newest committed version (and this transaction's own changes), not from the
+/// snapshot the transaction's first read took. A plain read there answered with the old row when
+/// a concurrent DELETE had committed before the UPDATE, which then changed nothing.
+fn find_current_on(conn: &mut MysqlConnection, station_id: i64) -> QueryResult<Option<StationRow>> {
+    use crate::db::schema::station::dsl::station;
+
+    station
+        .find(station_id)
+        .select(StationRow::as_select())
+        .for_update()
         .get_result(conn)
         .optional()
 }

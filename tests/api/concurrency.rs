@@ -265,3 +265,50 @@ async fn each_read_sees_every_write_acknowledged_before_it_was_sent_while_other_
         "the crowd read alongside: {reads:?}"
     );
 }
+
+#[backend_test]
+async fn an_update_racing_a_delete_answers_with_what_it_wrote_or_404() {
+    let app = spawn_app().await;
+    let seeded = app.seed_stations(100).await;
+
+    // Each reading gets a PUT, a PATCH and a DELETE at once. Whatever order they land in, a 200
+    // must carry the values its own request wrote: MariaDB's read-back once came from the
+    // transaction's first snapshot and answered 200 with the old row, though nothing was
+    // written and the row was gone.
+    let races = seeded.iter().enumerate().map(|(n, station)| {
+        let path = station_path(station);
+        let mut replacement = reading(&format!("replaced-{n}"));
+        replacement["temperature"] = Value::from(-40.5);
+        let put = app.admin(Method::PUT, &path).json(&replacement).send();
+        let patch = app
+            .admin(Method::PATCH, &path)
+            .json(&serde_json::json!({"temperature": 99.5}))
+            .send();
+        let delete = app.admin(Method::DELETE, &path).send();
+        async move {
+            let (put, (patch, delete)) = join(put, join(patch, delete)).await;
+            (n, put.unwrap(), patch.unwrap(), delete.unwrap())
+        }
+    });
+
+    for (n, put, patch, delete) in join_all(races).await {
+        assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+        match put.status() {
+            StatusCode::OK => {
+                let body = json_body(put).await;
+                assert_eq!(body["name"], format!("replaced-{n}"), "{body}");
+                assert_eq!(body["temperature"], -40.5, "{body}");
+            }
+            status => assert_eq!(status, StatusCode::NOT_FOUND),
+        }
+        match patch.status() {
+            StatusCode::OK => {
+                let body = json_body(patch).await;
+                assert_eq!(body["temperature"], 99.5, "{body}");
+            }
+            status => assert_eq!(status, StatusCode::NOT_FOUND),
+        }
+    }
+    let listing: Value = app.get("/station/").await.json().await.unwrap();
+    assert_eq!(listing["count"], 0);
+}
