@@ -11,12 +11,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{Mutex as AsyncMutex, OnceCell, Semaphore};
 
 use crate::auth::cache::{Fingerprint, VerifiedCredentials};
 use crate::auth::credentials::{Credentials, HeaderError, parse_basic};
 use crate::auth::password::{HashCost, HashError, PasswordHasher, WorkingMemory};
-use crate::auth::throttle::{FailureThrottle, ThrottleKey, ThrottleSettings};
+use crate::auth::throttle::{FailureThrottle, ThrottleSettings};
 use crate::db::models::AccountStanding;
 use crate::db::{Database, DbError, user_repository};
 use crate::db::{DbConnection, QueryResult};
@@ -28,12 +28,14 @@ pub struct AuthSettings {
     pub cache_ttl: Duration,
     /// The most verified credentials remembered at once.
     pub cache_capacity: usize,
-    /// Failed attempts allowed per client address and per username, and their refill rate.
+    /// Failed attempts allowed per client address, and their refill rate.
     pub throttle: ThrottleSettings,
     /// The most password hashes computed at once (each holds its Argon2 memory).
     pub max_concurrent_hashes: usize,
-    /// The cost of the decoy hash checked for unknown users; match it to real hashes.
-    pub decoy_cost: HashCost,
+    /// The cost of new hashes: the decoy checked for unknown users, and passwords re-hashed
+    /// when they are verified against a hash of another cost, so every account comes to cost
+    /// what the decoy costs and timing tells no name from an unknown one.
+    pub hash_cost: HashCost,
 }
 
 impl Default for AuthSettings {
@@ -46,7 +48,7 @@ impl Default for AuthSettings {
                 refill_every: Duration::from_secs(6),
             },
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, usize::from),
-            decoy_cost: HashCost::default(),
+            hash_cost: HashCost::default(),
         }
     }
 }
@@ -166,8 +168,14 @@ pub struct Authenticator {
     cache: VerifiedCredentials,
     throttle: FailureThrottle,
     hash_permits: Semaphore,
+    /// Hashes passwords that are re-hashed at the configured cost.
+    hasher: PasswordHasher,
     /// Checked against for unknown usernames, so they cost what a wrong password costs.
     decoy_hash: Arc<str>,
+    /// One verification per username at a time, so guesses at one account from many addresses
+    /// (each within its own allowance) come one hash after another, and the owner's right
+    /// password waits its turn instead of being refused.
+    username_turns: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
     /// One verification per fingerprint at a time; the others wait for its answer.
     in_flight: Mutex<HashMap<Fingerprint, Arc<OnceCell<bool>>>>,
     /// Argon2 memory shared by the verifications, so they do not each allocate their own.
@@ -185,15 +193,16 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Builds the authenticator; computes the decoy hash once.
     pub fn new(database: Database, settings: &AuthSettings) -> Result<Self, HashError> {
-        let decoy_hash = PasswordHasher::new(settings.decoy_cost)?
-            .hash("decoy password")?
-            .into();
+        let hasher = PasswordHasher::new(settings.hash_cost)?;
+        let decoy_hash = hasher.hash("decoy password")?.into();
         Ok(Self {
             database,
             cache: VerifiedCredentials::new(settings.cache_ttl, settings.cache_capacity),
             throttle: FailureThrottle::new(settings.throttle, 100_000),
             hash_permits: Semaphore::new(settings.max_concurrent_hashes.max(1)),
+            hasher,
             decoy_hash,
+            username_turns: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             working_memory: Arc::new(WorkingMemory::default()),
         })
@@ -261,12 +270,34 @@ impl Authenticator {
         self.settle(remembered, checked).await
     }
 
-    /// The full check: read the account, throttle, verify the password, remember it.
+    /// The full check: take an attempt from the client's allowance, read the account, verify
+    /// the password, remember it. The attempt is given back unless the password was wrong.
     async fn authenticate(
         &self,
         credentials: Credentials,
         key: Fingerprint,
         client: Option<IpAddr>,
+    ) -> Result<AuthenticatedUser, AuthError> {
+        if let Some(client) = client {
+            self.throttle
+                .reserve(client)
+                .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+        }
+        let outcome = self.verify_credentials(credentials, key).await;
+        if let Some(client) = client
+            && !matches!(outcome, Err(AuthError::InvalidCredentials))
+        {
+            self.throttle.refund(client);
+        }
+        outcome
+    }
+
+    /// Reads the account and verifies the password against it (or the decoy), one username at
+    /// a time; re-hashes a right password whose hash has another cost.
+    async fn verify_credentials(
+        &self,
+        credentials: Credentials,
+        key: Fingerprint,
     ) -> Result<AuthenticatedUser, AuthError> {
         let Credentials { username, password } = credentials;
         let lookup = username.clone();
@@ -274,11 +305,6 @@ impl Authenticator {
             .database
             .read(move |conn| user_repository::find_by_username(conn, &lookup))
             .await?;
-        let mut keys = vec![ThrottleKey::Username(username.clone())];
-        keys.extend(client.map(ThrottleKey::Client));
-        self.throttle
-            .check(&keys)
-            .map_err(|retry_after| AuthError::Throttled { retry_after })?;
         let stored_hash: Arc<str> = user.as_ref().map_or(Arc::clone(&self.decoy_hash), |u| {
             Arc::from(u.password_hash.as_str())
         });
@@ -286,22 +312,65 @@ impl Authenticator {
             .cache
             .fingerprint(&[&username, &password, &stored_hash]);
         let matches = self
-            .verify_once(attempt, Arc::clone(&stored_hash), password)
+            .verify_once(attempt, &username, Arc::clone(&stored_hash), &password)
             .await?;
-        match user {
-            Some(user) if matches => {
-                self.cache.remember(key, stored_hash);
-                let standing = AccountStanding {
-                    password_hash: user.password_hash,
-                    is_staff: user.is_staff,
-                    is_active: user.is_active,
-                };
-                admit(&user.username, &standing)
+        let Some(user) = user.filter(|_| matches) else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        let verified_hash = if password::has_cost(&stored_hash, self.hasher.cost()) {
+            Some(stored_hash)
+        } else {
+            self.rehash(&user.username, &stored_hash, password).await
+        };
+        if let Some(verified_hash) = verified_hash {
+            self.cache.remember(key, verified_hash);
+        }
+        let standing = AccountStanding {
+            password_hash: user.password_hash,
+            is_staff: user.is_staff,
+            is_active: user.is_active,
+        };
+        admit(&user.username, &standing)
+    }
+
+    /// Stores `password` hashed at the configured cost in place of `old_hash`, unless the
+    /// account's hash changed meanwhile; the hash now stored, when this stored it. A failure only
+    /// means the next login tries again, so it is logged, not returned.
+    async fn rehash(&self, username: &str, old_hash: &str, password: String) -> Option<Arc<str>> {
+        let hasher = self.hasher.clone();
+        let new_hash = {
+            let _permit = self.hash_permits.acquire().await.ok()?;
+            tokio::task::spawn_blocking(move || hasher.hash(&password))
+                .await
+                .ok()?
+                .ok()?
+        };
+        let (name, old, new) = (username.to_owned(), old_hash.to_owned(), new_hash.clone());
+        let stored = self
+            .database
+            .write(move |conn| user_repository::replace_password_hash(conn, &name, &old, &new))
+            .await;
+        match stored {
+            Ok(true) => Some(Arc::from(new_hash)),
+            Ok(false) => None,
+            Err(error) => {
+                tracing::warn!(error = %error, username, "re-hashing a password at the configured cost failed");
+                None
             }
-            _ => {
-                self.throttle.record_failure(&keys);
-                Err(AuthError::InvalidCredentials)
-            }
+        }
+    }
+
+    /// The lock that lets one verification for `username` run at a time.
+    fn username_turn<'a>(&'a self, username: &'a str) -> UsernameTurn<'a> {
+        let lock = Arc::clone(
+            lock_map(&self.username_turns)
+                .entry(username.to_owned())
+                .or_default(),
+        );
+        UsernameTurn {
+            turns: &self.username_turns,
+            username,
+            lock,
         }
     }
 
@@ -310,8 +379,9 @@ impl Authenticator {
     async fn verify_once(
         &self,
         fingerprint: Fingerprint,
+        username: &str,
         stored_hash: Arc<str>,
-        password: String,
+        password: &str,
     ) -> Result<bool, AuthError> {
         let cell = self
             .lock_in_flight()
@@ -320,12 +390,15 @@ impl Authenticator {
             .clone();
         let outcome = cell
             .get_or_try_init(|| async {
+                let turn = self.username_turn(username);
+                let _my_turn = turn.lock.lock().await;
                 let _permit = self
                     .hash_permits
                     .acquire()
                     .await
                     .map_err(|_| AuthError::Verification)?;
                 let memory = Arc::clone(&self.working_memory);
+                let password = password.to_owned();
                 tokio::task::spawn_blocking(move || {
                     password::verify(&memory, &stored_hash, &password)
                 })
@@ -347,8 +420,30 @@ impl Authenticator {
     fn lock_in_flight(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<Fingerprint, Arc<OnceCell<bool>>>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock_map(&self.in_flight)
     }
+}
+
+/// A claim on one username's verification lock, which forgets the lock once nobody else holds
+/// or waits for it, so the map holds only usernames being verified now.
+struct UsernameTurn<'a> {
+    turns: &'a Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    username: &'a str,
+    lock: Arc<AsyncMutex<()>>,
+}
+
+impl Drop for UsernameTurn<'_> {
+    fn drop(&mut self) {
+        let mut turns = lock_map(self.turns);
+        // The map's handle and this one: nobody else waits.
+        if Arc::strong_count(&self.lock) == 2 {
+            turns.remove(self.username);
+        }
+    }
+}
+
+/// Locks a map that a panic elsewhere cannot leave inconsistent.
+fn lock_map<K, V>(map: &Mutex<HashMap<K, V>>) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -187,7 +187,7 @@ impl ServeArgs {
             max_concurrent_hashes: self
                 .max_concurrent_hashes
                 .unwrap_or(defaults.max_concurrent_hashes),
-            decoy_cost: self.hashing.cost(),
+            hash_cost: self.hashing.cost(),
             ..defaults
         };
         settings.workers = self.workers;

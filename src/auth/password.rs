@@ -47,6 +47,15 @@ impl PasswordHasher {
         Ok(Self { params })
     }
 
+    /// The cost of the hashes this makes.
+    pub fn cost(&self) -> HashCost {
+        HashCost {
+            memory_kib: self.params.m_cost(),
+            iterations: self.params.t_cost(),
+            parallelism: self.params.p_cost(),
+        }
+    }
+
     /// A salted Argon2id PHC string for `password`.
     pub fn hash(&self, password: &str) -> Result<String, HashError> {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
@@ -87,6 +96,24 @@ impl WorkingMemory {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(buffer);
     }
+}
+
+/// Whether the PHC string `stored` is an Argon2id hash (of the current version) at `cost`; a
+/// password verified against any other is re-hashed.
+pub fn has_cost(stored: &str, cost: HashCost) -> bool {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let same_kind = Algorithm::try_from(hash.algorithm.as_str()) == Ok(Algorithm::Argon2id)
+        && hash.version.map_or(Version::default(), |v| {
+            Version::try_from(v).unwrap_or(Version::V0x10)
+        }) == Version::V0x13;
+    same_kind
+        && Params::try_from(&hash).is_ok_and(|params| {
+            params.m_cost() == cost.memory_kib
+                && params.t_cost() == cost.iterations
+                && params.p_cost() == cost.parallelism
+        })
 }
 
 /// Whether `password` matches the PHC string `stored`, computing in `memory`; a malformed hash
@@ -173,6 +200,20 @@ mod tests {
         let kept = memory.spare.lock().unwrap();
         assert_eq!(kept.len(), 1, "one buffer, reused");
         assert!(kept[0].len() >= 256);
+    }
+
+    #[test]
+    fn only_argon2id_hashes_at_the_given_cost_have_it() {
+        let stored = cheap().hash("pw").unwrap();
+        assert!(has_cost(&stored, cheap().cost()));
+        let stronger = HashCost {
+            memory_kib: 128,
+            ..cheap().cost()
+        };
+        assert!(!has_cost(&stored, stronger));
+        assert!(!has_cost("not a hash", cheap().cost()));
+        let argon2i = stored.replacen("$argon2id$", "$argon2i$", 1);
+        assert!(!has_cost(&argon2i, cheap().cost()));
     }
 
     #[test]

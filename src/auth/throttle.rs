@@ -1,19 +1,16 @@
-//! Slows down password guessing: a token bucket of failed attempts per client address and per
-//! username, checked before any hash is computed.
+//! Slows down password guessing from one place: a token bucket of attempts per client address.
+//!
+//! An attempt takes its token before anything is read or hashed, so concurrent guesses from one
+//! address cannot all start before the first failure is counted, and a throttled guesser costs
+//! neither a database read nor a hash; the token comes back when the password was right. Nothing
+//! is counted per username: a bucket there refused the right password once others had guessed
+//! wrong, handing anyone the power to lock a user out. Guesses at one account from many
+//! addresses are slowed instead by verifying them one at a time (see `Authenticator`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// What failed attempts are counted against.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ThrottleKey {
-    /// The client's address.
-    Client(IpAddr),
-    /// The username tried.
-    Username(String),
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -30,16 +27,16 @@ pub struct ThrottleSettings {
     pub refill_every: Duration,
 }
 
-/// Failed-attempt counters, bounded in memory.
+/// Attempt counters per client address, bounded in memory.
 #[derive(Debug)]
 pub struct FailureThrottle {
     settings: ThrottleSettings,
     max_tracked: usize,
-    buckets: Mutex<HashMap<ThrottleKey, Bucket>>,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 impl FailureThrottle {
-    /// A throttle with `settings`, tracking at most `max_tracked` keys at once.
+    /// A throttle with `settings`, tracking at most `max_tracked` addresses at once.
     pub fn new(settings: ThrottleSettings, max_tracked: usize) -> Self {
         Self {
             settings,
@@ -58,47 +55,52 @@ impl FailureThrottle {
         (bucket.tokens + earned).min(burst)
     }
 
-    /// `Err(wait)` when any key has no attempts left; `wait` is when one comes back.
-    pub fn check(&self, keys: &[ThrottleKey]) -> Result<(), Duration> {
-        let now = Instant::now();
-        let buckets = self.lock();
-        let longest_wait = keys
-            .iter()
-            .filter_map(|key| buckets.get(key))
-            .map(|bucket| self.refilled(*bucket, now))
-            .filter(|tokens| *tokens < 1.0)
-            .map(|tokens| self.settings.refill_every.mul_f64(1.0 - tokens))
-            .max();
-        match longest_wait {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts one failed attempt against every key.
-    pub fn record_failure(&self, keys: &[ThrottleKey]) {
+    /// Takes one attempt from `client`'s allowance; `Err(wait)` when none is left, `wait` being
+    /// when one comes back. The attempt stays spent unless [`FailureThrottle::refund`] returns it.
+    pub fn reserve(&self, client: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.lock();
-        if buckets.len() + keys.len() > self.max_tracked {
-            // Forget keys that have fully recovered; they carry no information.
+        if !buckets.contains_key(&client) && buckets.len() >= self.max_tracked {
+            // Forget addresses that have fully recovered; they carry no information.
             let burst = f64::from(self.settings.burst);
             buckets.retain(|_, bucket| self.refilled(*bucket, now) < burst);
-        }
-        for key in keys {
-            if buckets.len() >= self.max_tracked && !buckets.contains_key(key) {
-                continue;
+            if buckets.len() >= self.max_tracked {
+                // Every tracked address is mid-attack: this one goes uncounted rather than
+                // growing the map; the bound on concurrent hashes still holds its cost down.
+                return Ok(());
             }
-            let full = Bucket {
-                tokens: f64::from(self.settings.burst),
+        }
+        let full = Bucket {
+            tokens: f64::from(self.settings.burst),
+            updated: now,
+        };
+        let bucket = buckets.entry(client).or_insert(full);
+        let tokens = self.refilled(*bucket, now);
+        if tokens < 1.0 {
+            return Err(self.settings.refill_every.mul_f64(1.0 - tokens));
+        }
+        *bucket = Bucket {
+            tokens: tokens - 1.0,
+            updated: now,
+        };
+        Ok(())
+    }
+
+    /// Gives back an attempt that turned out not to be a guess (the password was right, or the
+    /// check could not run).
+    pub fn refund(&self, client: IpAddr) {
+        let now = Instant::now();
+        let mut buckets = self.lock();
+        if let Some(bucket) = buckets.get_mut(&client) {
+            let burst = f64::from(self.settings.burst);
+            *bucket = Bucket {
+                tokens: (self.refilled(*bucket, now) + 1.0).min(burst),
                 updated: now,
             };
-            let bucket = buckets.entry(key.clone()).or_insert(full);
-            bucket.tokens = (self.refilled(*bucket, now) - 1.0).max(0.0);
-            bucket.updated = now;
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ThrottleKey, Bucket>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Bucket>> {
         self.buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -119,44 +121,62 @@ mod tests {
         )
     }
 
+    fn address(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
     #[test]
-    fn a_burst_of_failures_is_allowed_and_then_throttled() {
+    fn a_burst_of_attempts_is_allowed_and_then_throttled_per_address() {
         let throttle = throttle(3, 60_000);
-        let keys = [ThrottleKey::Username("admin".into())];
         for _ in 0..3 {
-            assert!(throttle.check(&keys).is_ok());
-            throttle.record_failure(&keys);
+            assert!(throttle.reserve(address(1)).is_ok());
         }
-        let wait = throttle.check(&keys).unwrap_err();
+        let wait = throttle.reserve(address(1)).unwrap_err();
         assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
+        assert!(throttle.reserve(address(2)).is_ok());
+    }
+
+    #[test]
+    fn refunded_attempts_can_be_used_again() {
+        let throttle = throttle(2, 60_000);
+        for _ in 0..10 {
+            assert!(throttle.reserve(address(1)).is_ok());
+            throttle.refund(address(1));
+        }
+        assert!(throttle.reserve(address(1)).is_ok());
+        assert!(throttle.reserve(address(1)).is_ok());
+        assert!(throttle.reserve(address(1)).is_err());
+        throttle.refund(address(1));
+        throttle.refund(address(1));
+        throttle.refund(address(1));
+        assert!(throttle.reserve(address(1)).is_ok());
+        assert!(throttle.reserve(address(1)).is_ok());
         assert!(
-            throttle
-                .check(&[ThrottleKey::Username("other".into())])
-                .is_ok()
+            throttle.reserve(address(1)).is_err(),
+            "never above the burst"
         );
     }
 
     #[test]
     fn attempts_come_back_with_time() {
         let throttle = throttle(1, 30);
-        let keys = [ThrottleKey::Client("127.0.0.1".parse().unwrap())];
-        throttle.record_failure(&keys);
-        assert!(throttle.check(&keys).is_err());
+        assert!(throttle.reserve(address(1)).is_ok());
+        assert!(throttle.reserve(address(1)).is_err());
         std::thread::sleep(Duration::from_millis(40));
-        assert!(throttle.check(&keys).is_ok());
+        assert!(throttle.reserve(address(1)).is_ok());
     }
 
     #[test]
-    fn memory_stays_bounded_under_a_flood_of_usernames() {
+    fn memory_stays_bounded_under_a_flood_of_addresses() {
         let throttle = FailureThrottle::new(
             ThrottleSettings {
-                burst: 5,
+                burst: 1,
                 refill_every: Duration::from_secs(60),
             },
             50,
         );
-        for i in 0..1000 {
-            throttle.record_failure(&[ThrottleKey::Username(format!("user{i}"))]);
+        for i in 0..1000u32 {
+            let _ = throttle.reserve(IpAddr::from(i.to_be_bytes()));
         }
         assert!(throttle.lock().len() <= 50);
     }

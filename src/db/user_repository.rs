@@ -52,6 +52,26 @@ pub fn set_password_hash(conn: &mut DbConnection, name: &str, hash: &str) -> Que
     Ok(updated > 0)
 }
 
+/// Replaces an account's password hash if it is still `old_hash`; false when it was changed
+/// meanwhile (or the account is gone), so a concurrent password change is never undone.
+pub fn replace_password_hash(
+    conn: &mut DbConnection,
+    name: &str,
+    old_hash: &str,
+    new_hash: &str,
+) -> QueryResult<bool> {
+    use crate::db::schema::users::dsl::{password_hash, username, users};
+
+    let updated = diesel::update(
+        users
+            .filter(username.eq(name))
+            .filter(password_hash.eq(old_hash)),
+    )
+    .set(password_hash.eq(new_hash))
+    .execute(conn)?;
+    Ok(updated > 0)
+}
+
 /// Deletes an account; false when there was none.
 pub fn delete(conn: &mut DbConnection, name: &str) -> QueryResult<bool> {
     use crate::db::schema::users::dsl::{username, users};

@@ -51,7 +51,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::new("127.0.0.1:0", test_database.url.clone());
     settings.handle_signals = false;
     settings.workers = Some(2);
-    settings.auth.decoy_cost = CHEAP_HASHING;
+    settings.auth.hash_cost = CHEAP_HASHING;
     customize(&mut settings);
     let application = Application::build(settings)
         .await
@@ -82,7 +82,7 @@ impl TestApp {
         let mut settings = Settings::new("127.0.0.1:0", self.database_url.clone());
         settings.handle_signals = false;
         settings.workers = Some(1);
-        settings.auth.decoy_cost = CHEAP_HASHING;
+        settings.auth.hash_cost = CHEAP_HASHING;
         let application = Application::build(settings)
             .await
             .expect("second instance builds");
