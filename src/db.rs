@@ -300,6 +300,8 @@ pub struct Database {
     /// SQLite's writes, committed in groups by one thread; server databases have none.
     writer: Option<Arc<GroupCommitWriter>>,
     checkout_timeout: Duration,
+    /// The SQLite database file; `None` on a server database.
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Database {
@@ -316,6 +318,10 @@ impl Database {
     /// Fails when a database server cannot be reached within the checkout timeout.
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
         let target = Target::parse(&settings.url)?;
+        let sqlite_path = match &target {
+            Target::Sqlite(path) => Some(std::path::PathBuf::from(path)),
+            Target::Postgres(_) | Target::Mysql(_) => None,
+        };
         if let Target::Sqlite(path) = &target {
             if let Some(parent) = Path::new(path).parent()
                 && !parent.as_os_str().is_empty()
@@ -374,6 +380,7 @@ impl Database {
             query_threads,
             writer,
             checkout_timeout: settings.checkout_timeout,
+            sqlite_path,
         })
     }
 
@@ -496,6 +503,25 @@ impl Database {
         self.read(|conn| conn.batch_execute("SELECT 1"))
             .await
             .is_ok()
+    }
+
+    /// True when the database answers and would take a write: a read-only server (a standby,
+    /// `default_transaction_read_only`, MariaDB's `read_only`) or a SQLite file that cannot be
+    /// opened for writing answers every read and fails every write.
+    pub async fn accepts_writes(&self) -> bool {
+        if let Some(path) = &self.sqlite_path {
+            // What SQLite itself needs to write: the file, opened for writing (root included,
+            // which file modes do not stop but a read-only mount or an immutable file does).
+            let file = path.clone();
+            let writable = tokio::task::spawn_blocking(move || {
+                std::fs::OpenOptions::new().write(true).open(file).is_ok()
+            })
+            .await
+            .unwrap_or(false);
+            return writable && self.is_reachable().await;
+        }
+        let read_only = self.read(DbConnection::server_is_read_only).await;
+        matches!(read_only, Ok(false))
     }
 }
 

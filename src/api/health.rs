@@ -28,7 +28,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(HealthStatus { status: "ok" })
 }
 
-/// The service can reach its database and take traffic.
+/// The service can reach its database, the database takes writes, and the service can take
+/// traffic.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -37,14 +38,16 @@ pub async fn healthz() -> HttpResponse {
     security(()),
     responses(
         (status = 200, description = "The database answers.", body = HealthStatus),
-        (status = 503, description = "The database cannot be reached.", body = ErrorDetail,
+        (status = 503, description = "The database cannot be reached, or is read-only.", body = ErrorDetail,
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if state.database.is_reachable().await {
+    if state.database.accepts_writes().await {
         Ok(HttpResponse::Ok().json(HealthStatus { status: "ready" }))
     } else {
-        Err(ApiError::Unavailable("the database did not answer".into()))
+        Err(ApiError::Unavailable(
+            "the database did not answer, or refuses writes".into(),
+        ))
     }
 }

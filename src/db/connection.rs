@@ -120,6 +120,27 @@ impl DbConnection {
         Ok(value)
     }
 
+    /// Whether the server refuses writes on new transactions: a PostgreSQL standby or
+    /// `default_transaction_read_only`, MariaDB's `read_only` or `innodb_read_only`. Always false
+    /// on SQLite, whose file [`super::Database::accepts_writes`] checks instead.
+    pub fn server_is_read_only(&mut self) -> QueryResult<bool> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::BigInt;
+
+        let flag = match self {
+            Self::Sqlite(_) => return Ok(false),
+            Self::Postgres(pg) => diesel::select(sql::<BigInt>(
+                "CAST(current_setting('transaction_read_only') = 'on' AS INTEGER)::BIGINT",
+            ))
+            .get_result::<i64>(pg)?,
+            Self::Mysql(mysql) => diesel::select(sql::<BigInt>(
+                "CAST(@@global.read_only OR @@global.innodb_read_only AS SIGNED)",
+            ))
+            .get_result::<i64>(mysql)?,
+        };
+        Ok(flag != 0)
+    }
+
     /// Runs `statement` on the SQLite connection this is (there is nothing to run otherwise).
     fn on_sqlite(
         &mut self,

@@ -991,6 +991,113 @@ async fn health_probes_answer_without_credentials() {
     assert_eq!(json_body(ready).await, json!({"status": "ready"}));
 }
 
+/// GETs `/readyz` until it answers `status` (a pool notices a changed database on its next
+/// connection), for at most ten seconds; the last answer.
+async fn readiness_becomes(app: &TestApp, status: StatusCode) -> StatusCode {
+    let mut last = StatusCode::OK;
+    for _ in 0..100 {
+        last = send(app.anonymous(Method::GET, "/readyz")).await.status();
+        if last == status {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    last
+}
+
+/// Waits (ten seconds at most) until a read of the list succeeds.
+async fn reads_work(app: &TestApp) {
+    for _ in 0..100 {
+        if app.get("/station/").await.status() == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("reads did not work again within ten seconds");
+}
+
+/// Runs `command` with `args`, failing the test when it does not succeed.
+fn run(command: &str, args: &[&str]) {
+    let status = std::process::Command::new(command)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{command}: {e}"));
+    assert!(status.success(), "{command} {args:?}: {status}");
+}
+
+// Not on MariaDB: its switch (`read_only`) is global, and flipping it would disturb every other
+// test running on that server at the same time.
+#[actix_web::test]
+async fn readiness_fails_while_the_sqlite_file_refuses_writes() {
+    crate::helpers::on_backend(
+        crate::helpers::Backend::Sqlite,
+        readiness_fails_while_the_database_refuses_writes(),
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn readiness_fails_while_postgres_refuses_writes() {
+    crate::helpers::on_backend(
+        crate::helpers::Backend::Postgres,
+        readiness_fails_while_the_database_refuses_writes(),
+    )
+    .await;
+}
+
+async fn readiness_fails_while_the_database_refuses_writes() {
+    // Arrange
+    let app = spawn_app().await;
+    assert_eq!(
+        readiness_becomes(&app, StatusCode::OK).await,
+        StatusCode::OK
+    );
+    let backend = crate::helpers::Backend::current();
+    let name = app.database_url.rsplit('/').next().unwrap().to_owned();
+    let server = backend.server_url().unwrap_or_default();
+    // New sessions of the database are read-only; the app's open ones are ended, so its pool
+    // opens new ones.
+    let (read_only, writable) = (
+        format!("ALTER DATABASE {name} SET default_transaction_read_only = on"),
+        format!("ALTER DATABASE {name} RESET default_transaction_read_only"),
+    );
+    let end_sessions = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    );
+    let sqlite_file = app
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(str::to_owned);
+    let refuse_writes = |refuse: bool| match backend {
+        // Immutable: not even root may open it for writing, as on a read-only mount.
+        crate::helpers::Backend::Sqlite => run(
+            "chattr",
+            &[
+                if refuse { "+i" } else { "-i" },
+                sqlite_file.as_deref().unwrap(),
+            ],
+        ),
+        crate::helpers::Backend::Postgres | crate::helpers::Backend::Mysql => {
+            let statement = if refuse { &read_only } else { &writable };
+            crate::databases::run_on_server(backend, &server, statement);
+            crate::databases::run_on_server(backend, &server, &end_sessions);
+        }
+    };
+
+    // Act: each time, once reads work again (the pool has replaced the sessions ended).
+    refuse_writes(true);
+    reads_work(&app).await;
+    let while_read_only = send(app.anonymous(Method::GET, "/readyz")).await.status();
+    refuse_writes(false);
+    reads_work(&app).await;
+    let afterwards = readiness_becomes(&app, StatusCode::OK).await;
+
+    // Assert
+    assert_eq!(while_read_only, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(afterwards, StatusCode::OK);
+}
+
 #[backend_test]
 async fn the_openapi_document_and_swagger_ui_are_public() {
     // Arrange
