@@ -75,12 +75,13 @@ impl Station {
 #[schema(example = json!({"name": "CityName", "timestamp": 1393926310, "temperature": 28,
     "lat": 30.733315, "lon": 76.779418}))]
 pub struct StationInput {
-    /// The station's name: not blank, at most 64 characters, no NUL characters.
+    /// The station's name: not blank (white space is Unicode's `White_Space`, trimmed), at most
+    /// 64 characters, no NUL characters.
     #[schema(
         example = "CityName",
         min_length = 1,
         max_length = 64,
-        pattern = r"^[^\x00]*\S[^\x00]*$"
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
     )]
     pub name: String,
     /// When the reading was taken, in Unix seconds (UTC).
@@ -105,13 +106,14 @@ pub struct StationInput {
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({"temperature": 29.5}))]
 pub struct StationPatchInput {
-    /// The station's name: not blank, at most 64 characters, no NUL characters.
+    /// The station's name: not blank (white space is Unicode's `White_Space`, trimmed), at most
+    /// 64 characters, no NUL characters.
     #[schema(
         required = false,
         example = "CityName",
         min_length = 1,
         max_length = 64,
-        pattern = r"^[^\x00]*\S[^\x00]*$"
+        pattern = r"^[^\x00]*[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
     )]
     pub name: String,
     /// When the reading was taken, in Unix seconds (UTC).

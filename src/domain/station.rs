@@ -135,6 +135,17 @@ fn python_type_name(value: &Value) -> &'static str {
     }
 }
 
+/// The rule a name must follow, as the OpenAPI document states it (ECMA-262 syntax, which JSON
+/// Schema uses): no NUL character, and at least one character that is neither NUL nor white
+/// space. White space is spelled out as Unicode's `White_Space` set, the one [`str::trim`] and
+/// [`StationName::parse`] use, because regex engines disagree on `\s` (ECMAScript's includes
+/// U+FEFF and excludes U+0085; Unicode's the opposite).
+pub const NAME_PATTERN: &str = concat!(
+    r"^[^\x00]*",
+    r"[^\x00\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]",
+    r"[^\x00]*$"
+);
+
 /// A station's name: trimmed, not blank, at most [`NAME_MAX_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationName(String);
@@ -499,6 +510,17 @@ mod tests {
         );
         assert_eq!(StationName::parse(&json!(42)).unwrap().as_ref(), "42");
         assert_eq!(StationName::parse(&json!(1.5)).unwrap().as_ref(), "1.5");
+    }
+
+    #[test]
+    fn the_documented_name_pattern_counts_exactly_unicode_white_space_as_blank() {
+        let pattern = regex::Regex::new(NAME_PATTERN).unwrap();
+        for c in (0..=0x10_FFFF).filter_map(char::from_u32) {
+            let alone = c.to_string();
+            let documented = pattern.is_match(&alone);
+            let parsed = StationName::parse(&json!(alone)).is_ok();
+            assert_eq!(documented, parsed, "U+{:04X}", u32::from(c));
+        }
     }
 
     #[test]

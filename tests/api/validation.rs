@@ -800,3 +800,55 @@ async fn no_invalid_request_changes_the_stored_data() {
     }
     assert_eq!(app.all_stations().await, stored);
 }
+
+#[backend_test]
+async fn the_documented_name_pattern_and_the_server_agree_on_every_edge_case() {
+    // Arrange: the rule as the served OpenAPI document states it, for create and patch.
+    let app = spawn_app().await;
+    let spec = app.get_json("/api-docs/openapi.json").await;
+    let schemas = &spec["components"]["schemas"];
+    let pattern = schemas["StationInput"]["properties"]["name"]["pattern"]
+        .as_str()
+        .expect("a name pattern");
+    assert_eq!(
+        schemas["StationPatchInput"]["properties"]["name"]["pattern"],
+        pattern
+    );
+    assert_eq!(pattern, station_api::domain::station::NAME_PATTERN);
+    let documented = regex::Regex::new(pattern).expect("the pattern compiles");
+
+    // Act and assert: each name is accepted by the server exactly when the document says so.
+    // `\S` once let a lone NUL after a letter through, and engines disagree on U+0085 and U+FEFF.
+    for name in [
+        "a",
+        "a\u{0}",
+        "\u{0}",
+        "\u{0}a",
+        " ",
+        " a ",
+        "\t\n",
+        "\u{85}",
+        "\u{85}a",
+        "\u{feff}",
+        "\u{a0}",
+        "\u{a0}x",
+        "x\u{3000}",
+        "\u{3000}",
+        "\u{200b}",
+        "\u{180e}",
+        "\u{2028}",
+        "\u{1c}",
+        "\u{205f}\u{2029}",
+    ] {
+        let mut body = reading("placeholder");
+        body["name"] = json!(name);
+        let response = app.post_json("/station/", &body).await;
+        let accepted = response.status() == StatusCode::CREATED;
+        assert!(
+            accepted || response.status() == StatusCode::BAD_REQUEST,
+            "{name:?}: {}",
+            response.status()
+        );
+        assert_eq!(documented.is_match(name), accepted, "{name:?}");
+    }
+}
