@@ -5,18 +5,20 @@ pub mod cache;
 pub mod credentials;
 pub mod password;
 pub mod throttle;
+mod turns;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Mutex as AsyncMutex, OnceCell, Semaphore};
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::auth::cache::{Fingerprint, VerifiedCredentials};
 use crate::auth::credentials::{Credentials, HeaderError, parse_basic};
 use crate::auth::password::{HashCost, HashError, PasswordHasher, WorkingMemory};
 use crate::auth::throttle::{FailureThrottle, ThrottleSettings};
+use crate::auth::turns::Turns;
 use crate::db::models::AccountStanding;
 use crate::db::{Database, DbError, user_repository};
 use crate::db::{DbConnection, QueryResult};
@@ -172,10 +174,12 @@ pub struct Authenticator {
     hasher: PasswordHasher,
     /// Checked against for unknown usernames, so they cost what a wrong password costs.
     decoy_hash: Arc<str>,
+    /// One verification per client address at a time, so each sees the failures before it.
+    client_turns: Turns<IpAddr>,
     /// One verification per username at a time, so guesses at one account from many addresses
     /// (each within its own allowance) come one hash after another, and the owner's right
     /// password waits its turn instead of being refused.
-    username_turns: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    username_turns: Turns<String>,
     /// One verification per fingerprint at a time; the others wait for its answer.
     in_flight: Mutex<HashMap<Fingerprint, Arc<OnceCell<bool>>>>,
     /// Argon2 memory shared by the verifications, so they do not each allocate their own.
@@ -202,7 +206,8 @@ impl Authenticator {
             hash_permits: Semaphore::new(settings.max_concurrent_hashes.max(1)),
             hasher,
             decoy_hash,
-            username_turns: Mutex::new(HashMap::new()),
+            client_turns: Turns::default(),
+            username_turns: Turns::default(),
             in_flight: Mutex::new(HashMap::new()),
             working_memory: Arc::new(WorkingMemory::default()),
         })
@@ -270,8 +275,8 @@ impl Authenticator {
         self.settle(remembered, checked).await
     }
 
-    /// The full check: take an attempt from the client's allowance, read the account, verify
-    /// the password, remember it. The attempt is given back unless the password was wrong.
+    /// The full check: the client's allowance (before anything is read), the account, the
+    /// password against its hash (or the decoy's), and a right password remembered.
     async fn authenticate(
         &self,
         credentials: Credentials,
@@ -279,26 +284,8 @@ impl Authenticator {
         client: Option<IpAddr>,
     ) -> Result<AuthenticatedUser, AuthError> {
         if let Some(client) = client {
-            self.throttle
-                .reserve(client)
-                .map_err(|retry_after| AuthError::Throttled { retry_after })?;
+            self.throttle_check(client)?;
         }
-        let outcome = self.verify_credentials(credentials, key).await;
-        if let Some(client) = client
-            && !matches!(outcome, Err(AuthError::InvalidCredentials))
-        {
-            self.throttle.refund(client);
-        }
-        outcome
-    }
-
-    /// Reads the account and verifies the password against it (or the decoy), one username at
-    /// a time; re-hashes a right password whose hash has another cost.
-    async fn verify_credentials(
-        &self,
-        credentials: Credentials,
-        key: Fingerprint,
-    ) -> Result<AuthenticatedUser, AuthError> {
         let Credentials { username, password } = credentials;
         let lookup = username.clone();
         let user = self
@@ -308,11 +295,16 @@ impl Authenticator {
         let stored_hash: Arc<str> = user.as_ref().map_or(Arc::clone(&self.decoy_hash), |u| {
             Arc::from(u.password_hash.as_str())
         });
-        let attempt = self
-            .cache
-            .fingerprint(&[&username, &password, &stored_hash]);
+        let attempt = Attempt {
+            fingerprint: self
+                .cache
+                .fingerprint(&[&username, &password, &stored_hash]),
+            username: &username,
+            client,
+            account_exists: user.is_some(),
+        };
         let matches = self
-            .verify_once(attempt, &username, Arc::clone(&stored_hash), &password)
+            .verify_once(attempt, Arc::clone(&stored_hash), &password)
             .await?;
         let Some(user) = user.filter(|_| matches) else {
             return Err(AuthError::InvalidCredentials);
@@ -331,6 +323,12 @@ impl Authenticator {
             is_active: user.is_active,
         };
         admit(&user.username, &standing)
+    }
+
+    fn throttle_check(&self, client: IpAddr) -> Result<(), AuthError> {
+        self.throttle
+            .check(client)
+            .map_err(|retry_after| AuthError::Throttled { retry_after })
     }
 
     /// Stores `password` hashed at the configured cost in place of `old_hash`, unless the
@@ -360,38 +358,33 @@ impl Authenticator {
         }
     }
 
-    /// The lock that lets one verification for `username` run at a time.
-    fn username_turn<'a>(&'a self, username: &'a str) -> UsernameTurn<'a> {
-        let lock = Arc::clone(
-            lock_map(&self.username_turns)
-                .entry(username.to_owned())
-                .or_default(),
-        );
-        UsernameTurn {
-            turns: &self.username_turns,
-            username,
-            lock,
-        }
-    }
-
-    /// Verifies on the blocking pool, at most `max_concurrent_hashes` at once, and only once for
-    /// identical concurrent requests.
+    /// Verifies on the blocking pool, at most `max_concurrent_hashes` at once, one at a time
+    /// per client address and per username, and only once for identical concurrent requests. A
+    /// failure is counted against the client before the next verification from there begins,
+    /// which checks the allowance again: concurrent guesses cannot outrun it.
     async fn verify_once(
         &self,
-        fingerprint: Fingerprint,
-        username: &str,
+        attempt: Attempt<'_>,
         stored_hash: Arc<str>,
         password: &str,
     ) -> Result<bool, AuthError> {
         let cell = self
             .lock_in_flight()
-            .entry(fingerprint)
+            .entry(attempt.fingerprint)
             .or_default()
             .clone();
         let outcome = cell
             .get_or_try_init(|| async {
-                let turn = self.username_turn(username);
-                let _my_turn = turn.lock.lock().await;
+                let client_turn = attempt.client.map(|c| self.client_turns.turn(c));
+                let _client_turn = match &client_turn {
+                    Some(turn) => Some(turn.take().await),
+                    None => None,
+                };
+                if let Some(client) = attempt.client {
+                    self.throttle_check(client)?;
+                }
+                let username_turn = self.username_turns.turn(attempt.username.to_owned());
+                let _username_turn = username_turn.take().await;
                 let _permit = self
                     .hash_permits
                     .acquire()
@@ -399,20 +392,26 @@ impl Authenticator {
                     .map_err(|_| AuthError::Verification)?;
                 let memory = Arc::clone(&self.working_memory);
                 let password = password.to_owned();
-                tokio::task::spawn_blocking(move || {
+                let matches = tokio::task::spawn_blocking(move || {
                     password::verify(&memory, &stored_hash, &password)
                 })
                 .await
-                .map_err(|_| AuthError::Verification)
+                .map_err(|_| AuthError::Verification)?;
+                if let Some(client) = attempt.client
+                    && !(matches && attempt.account_exists)
+                {
+                    self.throttle.record_failure(client);
+                }
+                Ok(matches)
             })
             .await
             .copied();
         let mut in_flight = self.lock_in_flight();
         if in_flight
-            .get(&fingerprint)
+            .get(&attempt.fingerprint)
             .is_some_and(|current| Arc::ptr_eq(current, &cell))
         {
-            in_flight.remove(&fingerprint);
+            in_flight.remove(&attempt.fingerprint);
         }
         outcome
     }
@@ -424,26 +423,19 @@ impl Authenticator {
     }
 }
 
-/// A claim on one username's verification lock, which forgets the lock once nobody else holds
-/// or waits for it, so the map holds only usernames being verified now.
-struct UsernameTurn<'a> {
-    turns: &'a Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
-    username: &'a str,
-    lock: Arc<AsyncMutex<()>>,
-}
-
-impl Drop for UsernameTurn<'_> {
-    fn drop(&mut self) {
-        let mut turns = lock_map(self.turns);
-        // The map's handle and this one: nobody else waits.
-        if Arc::strong_count(&self.lock) == 2 {
-            turns.remove(self.username);
-        }
-    }
-}
-
 /// Locks a map that a panic elsewhere cannot leave inconsistent.
 fn lock_map<K, V>(map: &Mutex<HashMap<K, V>>) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
     map.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One verification's identity: what it checks, for whom, from where.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    /// The username, password and stored hash, keyed: identical attempts share one hash.
+    fingerprint: Fingerprint,
+    username: &'a str,
+    client: Option<IpAddr>,
+    /// A right password for an account that does not exist (the decoy's) is still a failure.
+    account_exists: bool,
 }

@@ -1,11 +1,11 @@
-//! Slows down password guessing from one place: a token bucket of attempts per client address.
+//! Slows down password guessing from one place: a token bucket of failed attempts per client
+//! address, checked before anything is read or hashed.
 //!
-//! An attempt takes its token before anything is read or hashed, so concurrent guesses from one
-//! address cannot all start before the first failure is counted, and a throttled guesser costs
-//! neither a database read nor a hash; the token comes back when the password was right. Nothing
-//! is counted per username: a bucket there refused the right password once others had guessed
-//! wrong, handing anyone the power to lock a user out. Guesses at one account from many
-//! addresses are slowed instead by verifying them one at a time (see `Authenticator`).
+//! Nothing is counted per username: a bucket there refused the right password once others had
+//! guessed wrong, handing anyone the power to lock a user out. The `Authenticator` verifies one
+//! password at a time per address (so concurrent guesses cannot all pass the check before the
+//! first failure is counted) and per username (so guesses at one account from many addresses
+//! come one hash after another).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -55,9 +55,17 @@ impl FailureThrottle {
         (bucket.tokens + earned).min(burst)
     }
 
-    /// Takes one attempt from `client`'s allowance; `Err(wait)` when none is left, `wait` being
-    /// when one comes back. The attempt stays spent unless [`FailureThrottle::refund`] returns it.
-    pub fn reserve(&self, client: IpAddr) -> Result<(), Duration> {
+    /// `Err(wait)` when `client` has no attempts left; `wait` is when one comes back.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        match self.lock().get(&client).map(|b| self.refilled(*b, now)) {
+            Some(tokens) if tokens < 1.0 => Err(self.settings.refill_every.mul_f64(1.0 - tokens)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one failed attempt against `client`.
+    pub fn record_failure(&self, client: IpAddr) {
         let now = Instant::now();
         let mut buckets = self.lock();
         if !buckets.contains_key(&client) && buckets.len() >= self.max_tracked {
@@ -67,7 +75,7 @@ impl FailureThrottle {
             if buckets.len() >= self.max_tracked {
                 // Every tracked address is mid-attack: this one goes uncounted rather than
                 // growing the map; the bound on concurrent hashes still holds its cost down.
-                return Ok(());
+                return;
             }
         }
         let full = Bucket {
@@ -75,29 +83,10 @@ impl FailureThrottle {
             updated: now,
         };
         let bucket = buckets.entry(client).or_insert(full);
-        let tokens = self.refilled(*bucket, now);
-        if tokens < 1.0 {
-            return Err(self.settings.refill_every.mul_f64(1.0 - tokens));
-        }
         *bucket = Bucket {
-            tokens: tokens - 1.0,
+            tokens: (self.refilled(*bucket, now) - 1.0).max(0.0),
             updated: now,
         };
-        Ok(())
-    }
-
-    /// Gives back an attempt that turned out not to be a guess (the password was right, or the
-    /// check could not run).
-    pub fn refund(&self, client: IpAddr) {
-        let now = Instant::now();
-        let mut buckets = self.lock();
-        if let Some(bucket) = buckets.get_mut(&client) {
-            let burst = f64::from(self.settings.burst);
-            *bucket = Bucket {
-                tokens: (self.refilled(*bucket, now) + 1.0).min(burst),
-                updated: now,
-            };
-        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Bucket>> {
@@ -126,44 +115,24 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_of_attempts_is_allowed_and_then_throttled_per_address() {
+    fn a_burst_of_failures_is_allowed_and_then_throttled_per_address() {
         let throttle = throttle(3, 60_000);
         for _ in 0..3 {
-            assert!(throttle.reserve(address(1)).is_ok());
+            assert!(throttle.check(address(1)).is_ok());
+            throttle.record_failure(address(1));
         }
-        let wait = throttle.reserve(address(1)).unwrap_err();
+        let wait = throttle.check(address(1)).unwrap_err();
         assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
-        assert!(throttle.reserve(address(2)).is_ok());
-    }
-
-    #[test]
-    fn refunded_attempts_can_be_used_again() {
-        let throttle = throttle(2, 60_000);
-        for _ in 0..10 {
-            assert!(throttle.reserve(address(1)).is_ok());
-            throttle.refund(address(1));
-        }
-        assert!(throttle.reserve(address(1)).is_ok());
-        assert!(throttle.reserve(address(1)).is_ok());
-        assert!(throttle.reserve(address(1)).is_err());
-        throttle.refund(address(1));
-        throttle.refund(address(1));
-        throttle.refund(address(1));
-        assert!(throttle.reserve(address(1)).is_ok());
-        assert!(throttle.reserve(address(1)).is_ok());
-        assert!(
-            throttle.reserve(address(1)).is_err(),
-            "never above the burst"
-        );
+        assert!(throttle.check(address(2)).is_ok());
     }
 
     #[test]
     fn attempts_come_back_with_time() {
         let throttle = throttle(1, 30);
-        assert!(throttle.reserve(address(1)).is_ok());
-        assert!(throttle.reserve(address(1)).is_err());
+        throttle.record_failure(address(1));
+        assert!(throttle.check(address(1)).is_err());
         std::thread::sleep(Duration::from_millis(40));
-        assert!(throttle.reserve(address(1)).is_ok());
+        assert!(throttle.check(address(1)).is_ok());
     }
 
     #[test]
@@ -176,7 +145,7 @@ mod tests {
             50,
         );
         for i in 0..1000u32 {
-            let _ = throttle.reserve(IpAddr::from(i.to_be_bytes()));
+            throttle.record_failure(IpAddr::from(i.to_be_bytes()));
         }
         assert!(throttle.lock().len() <= 50);
     }

@@ -1037,6 +1037,10 @@ async fn readiness_fails_while_the_sqlite_file_refuses_writes() {
 }
 
 #[actix_web::test]
+#[cfg_attr(
+    not(station_test_postgres),
+    ignore = "needs a PostgreSQL server: set TEST_POSTGRES_URL (see README, Development)"
+)]
 async fn readiness_fails_while_postgres_refuses_writes() {
     crate::helpers::on_backend(
         crate::helpers::Backend::Postgres,
