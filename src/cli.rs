@@ -156,7 +156,11 @@ struct ServeArgs {
     /// Seconds a verified password is trusted before it is hashed again.
     #[arg(long, env = "STATION_AUTH_CACHE_TTL_SECS", default_value_t = 300)]
     auth_cache_ttl_secs: u64,
-    /// Failed logins allowed in a burst, per client address and per username.
+    /// The most verified credentials remembered at once; past it the least used are forgotten
+    /// (and cost one hash when they come back).
+    #[arg(long, env = "STATION_AUTH_CACHE_CAPACITY", default_value_t = 10_000)]
+    auth_cache_capacity: usize,
+    /// Failed logins allowed in a burst, per client address.
     #[arg(long, env = "STATION_AUTH_FAILURE_BURST", default_value_t = 10)]
     auth_failure_burst: u32,
     /// Seconds after which one more failed login is allowed.
@@ -177,18 +181,17 @@ impl ServeArgs {
             max_page_size: self.max_page_size,
             ..HttpSettings::default()
         };
-        let defaults = AuthSettings::default();
         settings.auth = AuthSettings {
             cache_ttl: Duration::from_secs(self.auth_cache_ttl_secs),
+            cache_capacity: self.auth_cache_capacity,
             throttle: ThrottleSettings {
                 burst: self.auth_failure_burst,
                 refill_every: Duration::from_secs(self.auth_failure_refill_secs),
             },
             max_concurrent_hashes: self
                 .max_concurrent_hashes
-                .unwrap_or(defaults.max_concurrent_hashes),
+                .unwrap_or(AuthSettings::default().max_concurrent_hashes),
             hash_cost: self.hashing.cost(),
-            ..defaults
         };
         settings.workers = self.workers;
         settings.shutdown_timeout = Duration::from_secs(self.shutdown_timeout_secs);

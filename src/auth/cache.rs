@@ -6,8 +6,7 @@
 //! [`super::PendingCheck`]): a password changed anywhere (another process, another instance)
 //! shows up there as a different stored hash, and the entry stops counting at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -18,14 +17,17 @@ use sha2::Sha256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint([u8; 32]);
 
-/// A bounded, expiring map from credential fingerprints to the stored hash they matched.
+/// A bounded, expiring map from credential fingerprints to the stored hash they matched. Full, it
+/// evicts what is least likely to be asked for again (quick_cache's S3-FIFO), so a fleet larger
+/// than the capacity costs a hash for the coldest credentials, not for all of them.
 pub struct VerifiedCredentials {
     /// The HMAC with its random key already absorbed: cloning it per fingerprint skips hashing
     /// the key's two padded blocks again, half of the work of a fingerprint.
     keyed_mac: Hmac<Sha256>,
     ttl: Duration,
     capacity: usize,
-    entries: Mutex<HashMap<Fingerprint, Verified>>,
+    /// `None` when nothing is to be remembered (capacity or TTL zero).
+    entries: Option<quick_cache::sync::Cache<Fingerprint, Verified>>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,11 +52,12 @@ impl VerifiedCredentials {
         rand::rng().fill_bytes(&mut key);
         let keyed_mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let remembers = capacity > 0 && !ttl.is_zero();
         Self {
             keyed_mac,
             ttl,
             capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: remembers.then(|| quick_cache::sync::Cache::new(capacity)),
         }
     }
 
@@ -70,52 +73,46 @@ impl VerifiedCredentials {
 
     /// The stored hash these credentials were verified against within the last `ttl`, if any.
     pub fn verified_hash(&self, credentials: &Fingerprint) -> Option<Arc<str>> {
-        let now = Instant::now();
-        let mut entries = self.lock();
-        match entries.get(credentials) {
-            Some(verified) if verified.expiry > now => Some(Arc::clone(&verified.stored_hash)),
-            Some(_) => {
-                entries.remove(credentials);
-                None
-            }
-            None => None,
+        let entries = self.entries.as_ref()?;
+        let verified = entries.get(credentials)?;
+        if verified.expiry > Instant::now() {
+            return Some(verified.stored_hash);
         }
+        entries.remove_if(credentials, |current| current.expiry <= Instant::now());
+        None
     }
 
     /// Records that the credentials matched `stored_hash`.
     pub fn remember(&self, credentials: Fingerprint, stored_hash: Arc<str>) {
-        if self.capacity == 0 || self.ttl.is_zero() {
-            return;
+        if let Some(entries) = &self.entries {
+            let expiry = Instant::now() + self.ttl;
+            entries.insert(
+                credentials,
+                Verified {
+                    stored_hash,
+                    expiry,
+                },
+            );
         }
-        let now = Instant::now();
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity {
-            entries.retain(|_, verified| verified.expiry > now);
-        }
-        if entries.len() >= self.capacity {
-            // Still full of live entries: forgetting them costs one hash each, never correctness.
-            entries.clear();
-        }
-        let expiry = now + self.ttl;
-        entries.insert(
-            credentials,
-            Verified {
-                stored_hash,
-                expiry,
-            },
-        );
     }
 
     /// Drops what was remembered about these credentials.
     pub fn forget(&self, credentials: &Fingerprint) {
-        self.lock().remove(credentials);
+        if let Some(entries) = &self.entries {
+            entries.remove(credentials);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Fingerprint, Verified>> {
-        // A panic while holding this lock cannot leave the map inconsistent: keep serving.
+    /// How many credentials are remembered now.
+    pub fn len(&self) -> usize {
         self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, quick_cache::sync::Cache::len)
+    }
+
+    /// True when no credentials are remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -139,6 +136,33 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.verified_hash(&credentials).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_keeps_what_is_asked_for_instead_of_forgetting_everything() {
+        let cache = VerifiedCredentials::new(Duration::from_secs(60), 100);
+        let hot = cache.fingerprint(&["hot", "pw"]);
+        cache.remember(hot, hash("h"));
+        for i in 0..1000 {
+            assert!(
+                cache.verified_hash(&hot).is_some(),
+                "evicted after {i} others"
+            );
+            cache.remember(cache.fingerprint(&["cold", &i.to_string()]), hash("h"));
+        }
+        assert!(cache.len() <= 100);
+    }
+
+    #[test]
+    fn nothing_is_remembered_with_no_capacity_or_no_ttl() {
+        for cache in [
+            VerifiedCredentials::new(Duration::from_secs(60), 0),
+            VerifiedCredentials::new(Duration::ZERO, 10),
+        ] {
+            let credentials = cache.fingerprint(&["admin", "pw"]);
+            cache.remember(credentials, hash("h"));
+            assert!(cache.verified_hash(&credentials).is_none());
+        }
     }
 
     #[test]
@@ -178,7 +202,7 @@ mod tests {
         for i in 0..10 {
             cache.remember(cache.fingerprint(&["u", &i.to_string()]), hash("h"));
         }
-        assert!(cache.lock().len() <= 3);
+        assert!(cache.len() <= 3, "{}", cache.len());
         assert!(
             cache
                 .verified_hash(&cache.fingerprint(&["u", "9"]))
