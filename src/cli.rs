@@ -81,7 +81,7 @@ struct DatabaseArgs {
 impl DatabaseArgs {
     fn settings(&self) -> DatabaseSettings {
         DatabaseSettings {
-            url: self.database_url.clone(),
+            url: self.database_url.clone().into(),
             pool_size: self.db_pool_size,
             checkout_timeout: Duration::from_secs(self.db_checkout_timeout_secs),
             busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),

@@ -76,6 +76,7 @@ pub use diesel::QueryResult;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
+use secrecy::{ExposeSecret as _, SecretString};
 
 pub use connection::{Backend, DbConnection, redact_password};
 use connection::{ConnectionManager, Target};
@@ -96,8 +97,8 @@ pub(crate) fn last_insert_id(conn: &mut diesel::MysqlConnection) -> QueryResult<
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH`, `sqlite:PATH`, a plain file path, `postgres://…`/`postgresql://…` or
-    /// `mysql://…`.
-    pub url: String,
+    /// `mysql://…`. Secret, as it may hold a password: `Debug` shows none of it.
+    pub url: SecretString,
     /// The most connections the pool opens for queries; `None` for the engine's default
     /// ([`DatabaseSettings::default_pool_size`]). SQLite's writer has one more of its own.
     pub pool_size: Option<u32>,
@@ -131,7 +132,7 @@ impl DatabaseSettings {
     /// Settings for `url` with the service's defaults.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: SecretString::from(url.into()),
             pool_size: None,
             checkout_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
@@ -317,7 +318,7 @@ impl Database {
     /// Opens a pool on the database `settings` names, creating a SQLite file if it is missing.
     /// Fails when a database server cannot be reached within the checkout timeout.
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
-        let target = Target::parse(&settings.url)?;
+        let target = Target::parse(settings.url.expose_secret())?;
         let sqlite_path = match &target {
             Target::Sqlite(path) => Some(std::path::PathBuf::from(path)),
             Target::Postgres(_) | Target::Mysql(_) => None,
@@ -561,6 +562,17 @@ mod tests {
         ] {
             assert!(matches!(DbError::from_query(permanent), DbError::Query(_)));
         }
+    }
+
+    #[test]
+    fn settings_never_show_the_database_password() {
+        let settings = DatabaseSettings::new("postgres://app:hunter2@db.example/station");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        let target = Target::parse(settings.url.expose_secret()).unwrap();
+        let manager = ConnectionManager::new(target, &settings);
+        let shown = format!("{manager:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("db.example"), "{shown}");
     }
 
     #[test]

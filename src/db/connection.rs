@@ -231,7 +231,7 @@ fixed_sqlite_statement!(Rollback, "ROLLBACK");
 /// What a database URL points at, decided by its scheme alone: Diesel's own `establish` on a
 /// multi-connection tries each engine in turn and would turn a refused PostgreSQL URL into a
 /// new SQLite file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(super) enum Target {
     /// A SQLite file path.
     Sqlite(String),
@@ -239,6 +239,19 @@ pub(super) enum Target {
     Postgres(String),
     /// A `mysql://` URL.
     Mysql(String),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&redact_password(url))
+                .finish(),
+            Self::Mysql(url) => f.debug_tuple("Mysql").field(&redact_password(url)).finish(),
+        }
+    }
 }
 
 impl Target {
