@@ -1,8 +1,8 @@
 //! The HTTP surface: routes, middleware order and the handlers behind them.
 //!
 //! Each API resource is wrapped, outermost first, in: default `Allow`/`Vary` headers, content
-//! negotiation (406), the admin gate (401/403/429), then the routes, whose fallback is 405. That
-//! nesting is the contract's order of checks.
+//! negotiation (406), the gate (401/403/429, by what the route needs of each method), then the
+//! routes, whose fallback is 405. That nesting is the contract's order of checks.
 
 pub mod body;
 pub mod guard;
@@ -22,26 +22,11 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use crate::api::guard::AppState;
+use crate::api::guard::RouteAccess;
 use crate::api::links::Origin;
-use crate::auth::Authenticator;
-use crate::config::HttpSettings;
-use crate::db::Database;
-use crate::domain::listing::CursorCodec;
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
-
-/// What every handler can reach: one per process, shared by the workers.
-#[derive(Debug)]
-pub struct AppState {
-    /// The database pool.
-    pub database: Database,
-    /// Credential checks, with their cache and throttle.
-    pub authenticator: Authenticator,
-    /// Limits and proxy trust.
-    pub http: HttpSettings,
-    /// Signs and checks list cursors, with a key all instances share.
-    pub cursors: CursorCodec,
-}
 
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
@@ -56,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(api_root))
                 .route(web::method(Method::OPTIONS).to(root_options)),
             "GET, HEAD, OPTIONS",
+            RouteAccess::Readings,
         ))
         .service(api_resource(
             web::resource("/station/")
@@ -64,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(stations::create_station))
                 .route(web::method(Method::OPTIONS).to(stations::list_options)),
             "GET, POST, HEAD, OPTIONS",
+            RouteAccess::Readings,
         ))
         .service(api_resource(
             web::resource("/station/{id}/")
@@ -74,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(stations::destroy_station))
                 .route(web::method(Method::OPTIONS).to(stations::detail_options)),
             "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
+            RouteAccess::Readings,
         ))
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, ApiDoc::openapi()));
 }
@@ -82,11 +70,16 @@ fn get_or_head() -> actix_web::Route {
     web::route().guard(route_guard::Any(route_guard::Get()).or(route_guard::Head()))
 }
 
-/// Wraps an API resource in the contract's checks, outermost first: headers, 406, auth, 405.
-fn api_resource(resource: Resource, allow: &'static str) -> impl HttpServiceFactory {
+/// Wraps an API resource in the contract's checks, outermost first: headers, 406, auth (what
+/// `access` needs of each method), 405.
+fn api_resource(
+    resource: Resource,
+    allow: &'static str,
+    access: RouteAccess,
+) -> impl HttpServiceFactory {
     resource
         .default_service(web::to(method_not_allowed))
-        .wrap(from_fn(guard::require_admin))
+        .wrap(from_fn(move |req, next| guard::require(access, req, next)))
         .wrap(from_fn(negotiation::negotiate))
         .wrap(
             DefaultHeaders::new()

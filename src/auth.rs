@@ -1,5 +1,8 @@
-//! Who is calling: HTTP basic credentials checked against stored Argon2id hashes, with a cache so
-//! repeat requests are cheap and a throttle so guessing is slow. Knows nothing about HTTP types.
+//! Who is calling and what they may do: HTTP basic credentials checked against stored Argon2id
+//! hashes (with a cache so repeat requests are cheap and a throttle so guessing is slow) make a
+//! [`Principal`]; each route names the [`Permission`] it needs and [`authorize`] decides. A new
+//! kind of credential is a new kind of principal, here; handlers never see the difference.
+//! Knows nothing about HTTP types.
 
 pub mod cache;
 pub mod credentials;
@@ -55,18 +58,60 @@ impl Default for AuthSettings {
     }
 }
 
-/// A caller who proved who they are and may use the API.
+/// A caller who proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatedUser {
-    /// Their username, for logs.
-    pub username: String,
+pub enum Principal {
+    /// A user who gave their password: active, and staff or not.
+    User {
+        /// Their username.
+        username: String,
+        /// Staff may use the API (DRF's `IsAdminUser`); others may only log in.
+        staff: bool,
+    },
+}
+
+impl Principal {
+    /// Whether this caller may do what `needed` names.
+    pub fn may(&self, needed: Permission) -> bool {
+        match (self, needed) {
+            // IsAdminUser: staff may do everything; other users nothing.
+            (Self::User { staff, .. }, _) => *staff,
+        }
+    }
+
+    /// Who this is, for logs.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::User { username, .. } => username,
+        }
+    }
+}
+
+/// What a route needs of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Read readings (GET, HEAD, OPTIONS on the readings).
+    ReadReadings,
+    /// Add readings (POST to the collection).
+    WriteReadings,
+    /// Change or delete readings, and everything else: staff only.
+    Staff,
+}
+
+/// Lets `principal` do what `needed` names, or says why not.
+pub fn authorize(principal: &Principal, needed: Permission) -> Result<(), AuthError> {
+    if principal.may(needed) {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden)
+    }
 }
 
 /// What the gate decided before a request runs.
 #[derive(Debug)]
 pub enum Admission {
     /// The account was read and the password verified for this request.
-    Confirmed(AuthenticatedUser),
+    Confirmed(Principal),
     /// The password matched the account's stored hash recently; whether the account still has
     /// that hash, and is active staff, is yet to be read. The request's first query does that
     /// ([`PendingCheck::run`]) in the same round trip to the database.
@@ -104,9 +149,9 @@ pub struct PendingCheck {
 /// What reading the account showed.
 #[derive(Debug)]
 pub enum Checked {
-    /// Same stored hash, active staff.
-    Admitted(AuthenticatedUser),
-    /// Gone, inactive or not staff.
+    /// Same stored hash, active: who the caller is.
+    Admitted(Principal),
+    /// Gone or inactive.
     Denied(AuthError),
     /// The stored hash changed since the password was verified: verify it again.
     Stale,
@@ -119,7 +164,7 @@ impl PendingCheck {
         Ok(match standing {
             Some(account) if account.password_hash != *self.verified_hash => Checked::Stale,
             Some(account) => match admit(&self.username, &account) {
-                Ok(user) => Checked::Admitted(user),
+                Ok(principal) => Checked::Admitted(principal),
                 Err(denied) => Checked::Denied(denied),
             },
             None => Checked::Denied(AuthError::InvalidCredentials),
@@ -127,14 +172,16 @@ impl PendingCheck {
     }
 }
 
-/// `IsAdminUser`: the account whose password matched may use the API if it is active staff.
-fn admit(username: &str, account: &AccountStanding) -> Result<AuthenticatedUser, AuthError> {
-    match account {
-        account if account.is_active && account.is_staff => Ok(AuthenticatedUser {
+/// The principal an account whose password matched makes: none when it is inactive (DRF treats
+/// an inactive user's right password as a wrong one).
+fn admit(username: &str, account: &AccountStanding) -> Result<Principal, AuthError> {
+    if account.is_active {
+        Ok(Principal::User {
             username: username.to_owned(),
-        }),
-        account if account.is_active => Err(AuthError::NotStaff),
-        _ => Err(AuthError::InvalidCredentials),
+            staff: account.is_staff,
+        })
+    } else {
+        Err(AuthError::InvalidCredentials)
     }
 }
 
@@ -147,9 +194,9 @@ pub enum AuthError {
     /// Wrong password, or an unknown or inactive user (indistinguishable on purpose).
     #[error("Invalid username/password.")]
     InvalidCredentials,
-    /// Authenticated, but not staff.
+    /// Authenticated, but the route needs more than the caller may do.
     #[error("You do not have permission to perform this action.")]
-    NotStaff,
+    Forbidden,
     /// Too many recent failures from this client or for this username.
     #[error("Request was throttled.")]
     Throttled {
@@ -246,10 +293,11 @@ impl Authenticator {
         &self,
         remembered: Remembered,
         checked: Checked,
-    ) -> Result<AuthenticatedUser, AuthError> {
+    ) -> Result<Principal, AuthError> {
         match checked {
-            Checked::Admitted(user) => Ok(user),
-            Checked::Denied(AuthError::NotStaff) => Err(AuthError::NotStaff),
+            Checked::Admitted(principal) => Ok(principal),
+            // The password was right: nothing to forget.
+            Checked::Denied(AuthError::Forbidden) => Err(AuthError::Forbidden),
             Checked::Denied(denied) => {
                 self.cache.forget(&remembered.key);
                 Err(denied)
@@ -269,7 +317,7 @@ impl Authenticator {
 
     /// Reads the account for remembered credentials, for a request that made no query of its
     /// own, and settles them.
-    pub async fn confirm(&self, remembered: Remembered) -> Result<AuthenticatedUser, AuthError> {
+    pub async fn confirm(&self, remembered: Remembered) -> Result<Principal, AuthError> {
         let check = remembered.check();
         let checked = self.database.read(move |conn| check.run(conn)).await?;
         self.settle(remembered, checked).await
@@ -282,7 +330,7 @@ impl Authenticator {
         credentials: Credentials,
         key: Fingerprint,
         client: Option<IpAddr>,
-    ) -> Result<AuthenticatedUser, AuthError> {
+    ) -> Result<Principal, AuthError> {
         if let Some(client) = client {
             self.throttle_check(client)?;
         }

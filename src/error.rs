@@ -30,7 +30,7 @@ pub enum ApiError {
     /// 401: no credentials, malformed ones, or wrong ones; the text is DRF's message.
     #[error("{0}")]
     Unauthenticated(String),
-    /// 403: authenticated, but not staff.
+    /// 403: authenticated, but the route needs more than the caller may do.
     #[error("You do not have permission to perform this action.")]
     PermissionDenied,
     /// 405: the route exists, the method does not.
@@ -100,7 +100,7 @@ impl From<AuthError> for ApiError {
             AuthError::Header(_) | AuthError::InvalidCredentials => {
                 Self::Unauthenticated(error.to_string())
             }
-            AuthError::NotStaff => Self::PermissionDenied,
+            AuthError::Forbidden => Self::PermissionDenied,
             AuthError::Throttled { retry_after } => Self::Throttled(retry_after),
             AuthError::Database(db) => db.into(),
             AuthError::Verification => Self::Internal(Box::new(error)),

@@ -67,12 +67,12 @@ impl Application {
         }
         let authenticator = Authenticator::new(database.clone(), &settings.auth)?;
         let cursor_key = database.shared_secret(CURSOR_KEY_NAME, &random_hex_key())?;
-        let state = web::Data::new(AppState {
-            database: database.clone(),
+        let state = web::Data::new(AppState::new(
+            database.clone(),
             authenticator,
-            http: settings.http.clone(),
-            cursors: CursorCodec::new(cursor_key.as_bytes()),
-        });
+            settings.http.clone(),
+            CursorCodec::new(cursor_key.as_bytes()),
+        ));
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.clone(),
             source,

@@ -1,11 +1,18 @@
-//! The admin-only gate (DRF's `IsAdminUser` over basic auth), as middleware so that it runs
-//! before method and lookup checks: an anonymous caller learns nothing about what exists.
+//! The gate in front of every API route, and the only way from a handler to the database.
+//!
+//! Each route names what it needs of its caller ([`RouteAccess`]); the gate, as middleware, runs
+//! before method and lookup checks, so an anonymous caller learns nothing about what exists. It
+//! asks `auth` who the caller is (a [`Principal`](crate::auth::Principal)) and whether they may, and answers 401/403/429
+//! otherwise.
 //!
 //! Credentials verified recently are let in before their account is read: the request's first
-//! query reads it ([`AdminSession`]), in the same round trip to the database, and the request
-//! goes no further if the account changed. A request that makes no query has its account read
-//! by the gate once the handler is done, and its answer replaced when the account says no; such
-//! handlers change nothing, so the order of checks holds either way.
+//! query reads it ([`Session`]), in the same round trip to the database, and the request goes
+//! no further if the account changed or no longer may. A request that makes no query has its
+//! account read by the gate once the handler is done, and its answer replaced when the account
+//! says no; such handlers change nothing, so the order of checks holds either way.
+//!
+//! [`AppState`] lives here, with its database private: a handler can reach the database only
+//! through a [`Session`], so nothing is written for a caller the account check turns away.
 
 use std::cell::RefCell;
 use std::future::{Ready, ready};
@@ -13,28 +20,104 @@ use std::rc::Rc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 
-use crate::api::AppState;
 use crate::api::links::client_address;
-use crate::auth::{Admission, AuthenticatedUser, Checked, Remembered};
-use crate::db::{DbConnection, DbError, QueryResult};
+use crate::auth::{
+    Admission, AuthError, Authenticator, Checked, PendingCheck, Permission, Remembered, authorize,
+};
+use crate::config::HttpSettings;
+use crate::db::{Database, DbConnection, DbError, QueryResult};
+use crate::domain::listing::CursorCodec;
 use crate::error::ApiError;
 
-/// Remembered credentials not yet checked against their account; empty once checked.
+/// What every handler can reach: one per process, shared by the workers.
+#[derive(Debug)]
+pub struct AppState {
+    /// Private: handlers reach it only through a [`Session`].
+    database: Database,
+    authenticator: Authenticator,
+    http: HttpSettings,
+    cursors: CursorCodec,
+}
+
+impl AppState {
+    /// The state over `database`, checking callers with `authenticator`.
+    pub fn new(
+        database: Database,
+        authenticator: Authenticator,
+        http: HttpSettings,
+        cursors: CursorCodec,
+    ) -> Self {
+        Self {
+            database,
+            authenticator,
+            http,
+            cursors,
+        }
+    }
+
+    /// Limits and proxy trust.
+    pub fn http(&self) -> &HttpSettings {
+        &self.http
+    }
+
+    /// Signs and checks list cursors, with a key all instances share.
+    pub fn cursors(&self) -> &CursorCodec {
+        &self.cursors
+    }
+
+    /// Whether the database answers and takes writes, for the readiness probe.
+    pub async fn database_is_ready(&self) -> bool {
+        self.database.accepts_writes().await
+    }
+}
+
+/// What a route needs of its caller, by method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAccess {
+    /// Readings: reading them needs [`Permission::ReadReadings`], adding them (POST)
+    /// [`Permission::WriteReadings`], changing or deleting them [`Permission::Staff`].
+    Readings,
+    /// Staff only, whatever the method.
+    StaffOnly,
+}
+
+impl RouteAccess {
+    /// What `method` on such a route needs.
+    pub fn needs(self, method: &Method) -> Permission {
+        match (self, method) {
+            (Self::StaffOnly, _) => Permission::Staff,
+            (Self::Readings, &Method::GET | &Method::HEAD | &Method::OPTIONS) => {
+                Permission::ReadReadings
+            }
+            (Self::Readings, &Method::POST) => Permission::WriteReadings,
+            (Self::Readings, _) => Permission::Staff,
+        }
+    }
+}
+
+/// Who made the request, for the request log; set once the gate knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerName(pub String);
+
+/// Remembered credentials not yet checked against their account, and what the route needs;
+/// empty once checked.
 #[derive(Debug, Default)]
-struct PendingAccountCheck(RefCell<Option<Remembered>>);
+struct PendingAccountCheck(RefCell<Option<(Remembered, Permission)>>);
 
 impl PendingAccountCheck {
-    fn take(&self) -> Option<Remembered> {
+    fn take(&self) -> Option<(Remembered, Permission)> {
         self.0.borrow_mut().take()
     }
 }
 
-/// Middleware: lets active staff through and records who they are; answers 401/403/429 otherwise.
-pub async fn require_admin(
+/// Middleware: lets through callers who may do what `access` needs of the request's method, and
+/// records who they are; answers 401/403/429 otherwise.
+pub async fn require(
+    access: RouteAccess,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
@@ -42,6 +125,7 @@ pub async fn require_admin(
         let error = ApiError::Internal("application state is missing".into());
         return Ok(req.into_response(error.error_response()));
     };
+    let needed = access.needs(req.method());
     let client = client_address(
         req.headers(),
         req.peer_addr().map(|addr| addr.ip()),
@@ -54,27 +138,34 @@ pub async fn require_admin(
         .await;
     let pending = Rc::new(PendingAccountCheck::default());
     match admission {
-        Ok(Admission::Confirmed(user)) => {
-            req.extensions_mut().insert(user);
+        Ok(Admission::Confirmed(principal)) => {
+            req.extensions_mut()
+                .insert(CallerName(principal.name().to_owned()));
+            if let Err(denied) = authorize(&principal, needed) {
+                return Ok(req.into_response(ApiError::from(denied).error_response()));
+            }
         }
         Ok(Admission::Remembered(remembered)) => {
-            req.extensions_mut().insert(AuthenticatedUser {
-                username: remembered.username().to_owned(),
-            });
-            *pending.0.borrow_mut() = Some(remembered);
+            req.extensions_mut()
+                .insert(CallerName(remembered.username().to_owned()));
+            *pending.0.borrow_mut() = Some((remembered, needed));
             req.extensions_mut().insert(Rc::clone(&pending));
         }
         Err(error) => return Ok(req.into_response(ApiError::from(error).error_response())),
     }
     let response = next.call(req).await?.map_into_boxed_body();
-    let Some(remembered) = pending.take() else {
+    let Some((remembered, needed)) = pending.take() else {
         return Ok(response);
     };
-    match state.authenticator.confirm(remembered).await {
-        Ok(_) => Ok(response),
+    let confirmed = state
+        .authenticator
+        .confirm(remembered)
+        .await
+        .and_then(|principal| authorize(&principal, needed));
+    match confirmed {
+        Ok(()) => Ok(response),
         Err(error) => {
             let (req, _) = response.into_parts();
-            req.extensions_mut().remove::<AuthenticatedUser>();
             let denied = ApiError::from(error).error_response();
             Ok(ServiceResponse::new(req, denied))
         }
@@ -83,14 +174,13 @@ pub async fn require_admin(
 
 /// The database as a request the gate let in reaches it: the first query or write also reads
 /// the caller's account when the gate left that pending, and stops with 401/403 if the account
-/// no longer admits them (deleted, deactivated, no longer staff, or a new password).
-pub struct AdminSession {
+/// no longer admits them (deleted, deactivated, no longer allowed, or a new password).
+pub struct Session {
     state: web::Data<AppState>,
     pending: Option<Rc<PendingAccountCheck>>,
-    req: HttpRequest,
 }
 
-impl FromRequest for AdminSession {
+impl FromRequest for Session {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
@@ -101,7 +191,6 @@ impl FromRequest for AdminSession {
             .map(|state| Self {
                 state,
                 pending: req.extensions().get::<Rc<PendingAccountCheck>>().cloned(),
-                req: req.clone(),
             })
             .ok_or_else(|| ApiError::Internal("application state is missing".into()));
         ready(session)
@@ -118,8 +207,8 @@ enum Access {
 /// A query's result, or the query back, unrun, with what the account read showed instead.
 type UnlessTurnedAway<T, F> = Result<T, (Checked, F)>;
 
-impl AdminSession {
-    /// The shared state (settings, cursor keys).
+impl Session {
+    /// The shared state (settings, cursor keys); not the database.
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -148,17 +237,18 @@ impl AdminSession {
         F: FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let Some(remembered) = self.pending.as_ref().and_then(|p| p.take()) else {
+        let Some((remembered, needed)) = self.pending.as_ref().and_then(|p| p.take()) else {
             return Ok(self.on_database(access, work).await?);
         };
         let check = remembered.check();
         let outcome = self
-            .on_database(access, move |conn| after_check(conn, &check, work))
+            .on_database(access, move |conn| after_check(conn, &check, needed, work))
             .await?;
         match outcome {
             Ok(value) => Ok(value),
             Err((checked, work)) => {
-                self.settle(remembered, checked).await?;
+                let principal = self.state.authenticator.settle(remembered, checked).await?;
+                authorize(&principal, needed)?;
                 Ok(self.on_database(access, work).await?)
             }
         }
@@ -175,29 +265,59 @@ impl AdminSession {
             Access::Write => database.write(work).await,
         }
     }
-
-    async fn settle(&self, remembered: Remembered, checked: Checked) -> Result<(), ApiError> {
-        match self.state.authenticator.settle(remembered, checked).await {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                self.req.extensions_mut().remove::<AuthenticatedUser>();
-                Err(error.into())
-            }
-        }
-    }
 }
 
-/// Runs `query` if the account read admits the caller; otherwise hands it back unrun.
+/// Runs `query` if the account read admits the caller and they may do what `needed` names;
+/// otherwise hands it back unrun.
 fn after_check<T, F>(
     conn: &mut DbConnection,
-    check: &crate::auth::PendingCheck,
+    check: &PendingCheck,
+    needed: Permission,
     query: F,
 ) -> QueryResult<UnlessTurnedAway<T, F>>
 where
     F: FnOnce(&mut DbConnection) -> QueryResult<T>,
 {
     match check.run(conn)? {
-        Checked::Admitted(_) => query(conn).map(Ok),
+        Checked::Admitted(principal) if principal.may(needed) => query(conn).map(Ok),
+        Checked::Admitted(_) => Ok(Err((Checked::Denied(AuthError::Forbidden), query))),
         other => Ok(Err((other, query))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_method_of_a_readings_route_needs_its_own_permission() {
+        let needs = |method: Method| RouteAccess::Readings.needs(&method);
+        assert_eq!(needs(Method::GET), Permission::ReadReadings);
+        assert_eq!(needs(Method::HEAD), Permission::ReadReadings);
+        assert_eq!(needs(Method::OPTIONS), Permission::ReadReadings);
+        assert_eq!(needs(Method::POST), Permission::WriteReadings);
+        for method in [Method::PUT, Method::PATCH, Method::DELETE, Method::TRACE] {
+            assert_eq!(needs(method), Permission::Staff);
+        }
+        assert_eq!(RouteAccess::StaffOnly.needs(&Method::GET), Permission::Staff);
+    }
+
+    #[test]
+    fn staff_users_may_everything_and_other_users_nothing() {
+        let user = |staff| crate::auth::Principal::User {
+            username: "u".into(),
+            staff,
+        };
+        for needed in [
+            Permission::ReadReadings,
+            Permission::WriteReadings,
+            Permission::Staff,
+        ] {
+            assert!(authorize(&user(true), needed).is_ok());
+            assert!(matches!(
+                authorize(&user(false), needed),
+                Err(AuthError::Forbidden)
+            ));
+        }
     }
 }

@@ -43,7 +43,7 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if state.database.accepts_writes().await {
+    if state.database_is_ready().await {
         Ok(HttpResponse::Ok().json(HealthStatus { status: "ready" }))
     } else {
         Err(ApiError::Unavailable(

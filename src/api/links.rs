@@ -97,7 +97,7 @@ impl FromRequest for Origin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let trust_proxy = req
             .app_data::<web::Data<AppState>>()
-            .is_some_and(|state| state.http.trust_proxy);
+            .is_some_and(|state| state.http().trust_proxy);
         ready(Ok(Self::of(req, trust_proxy)))
     }
 }

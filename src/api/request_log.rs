@@ -8,7 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
-use crate::auth::AuthenticatedUser;
+use crate::api::guard::CallerName;
 
 /// Middleware: logs each request once it has been answered.
 pub async fn log_request(
@@ -25,8 +25,8 @@ pub async fn log_request(
     let user = response
         .request()
         .extensions()
-        .get::<AuthenticatedUser>()
-        .map(|user| user.username.clone());
+        .get::<CallerName>()
+        .map(|caller| caller.0.clone());
     tracing::info!(
         method = %method,
         path = %path,

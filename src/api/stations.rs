@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::body::read_body;
-use crate::api::guard::AdminSession;
+use crate::api::guard::Session;
 use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::StationRow;
@@ -168,7 +168,7 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// When the body is bad, a missing reading still wins: lookup comes before body checks.
-async fn unless_missing(session: &AdminSession, id: i64, error: ApiError) -> ApiError {
+async fn unless_missing(session: &Session, id: i64, error: ApiError) -> ApiError {
     match session
         .read(move |conn| station_repository::exists(conn, id))
         .await
@@ -267,15 +267,15 @@ pub struct ListParameters {
 )]
 pub async fn list_stations(
     req: HttpRequest,
-    session: AdminSession,
+    session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let query = QueryPairs::parse(req.query_string());
     let limits = PageSizeLimits {
-        default: session.state().http.page_size,
-        max: session.state().http.max_page_size,
+        default: session.state().http().page_size,
+        max: session.state().http().max_page_size,
     };
-    let list = ListQuery::parse(|name| query.last(name), limits, &session.state().cursors)
+    let list = ListQuery::parse(|name| query.last(name), limits, session.state().cursors())
         .map_err(|error| match error {
             ListQueryError::Invalid(invalid) => ApiError::InvalidQuery(invalid),
             ListQueryError::Page(_) => ApiError::InvalidPage,
@@ -337,7 +337,7 @@ pub async fn list_stations(
             let link =
                 |token: String| origin.url(STATIONS_PATH, &query.with("cursor", Some(&token)));
             let next = has_next.then(|| match page.rows.last() {
-                Some(row) => link(session.state().cursors.encode(
+                Some(row) => link(session.state().cursors().encode(
                     &ordering,
                     &CursorPosition::after(station_repository::sort_values(row, &ordering)),
                 )),
@@ -352,7 +352,7 @@ pub async fn list_stations(
                     // Nothing after the cursor: the page before is the last page.
                     None => CursorPosition::end(),
                 };
-                link(session.state().cursors.encode(&ordering, &position))
+                link(session.state().cursors().encode(&ordering, &position))
             });
             PaginatedStationList {
                 count: None,
@@ -391,10 +391,10 @@ pub async fn list_stations(
 pub async fn create_station(
     req: HttpRequest,
     payload: web::Payload,
-    session: AdminSession,
+    session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, session.state().http.max_body_bytes).await?;
+    let body = read_body(&req, payload, session.state().http().max_body_bytes).await?;
     let new_station = NewStation::parse(&body).map_err(ApiError::Invalid)?;
     let row = session
         .write(move |conn| station_repository::insert(conn, &new_station))
@@ -433,7 +433,7 @@ pub enum BadRequestBody {
 )]
 pub async fn retrieve_station(
     id: web::Path<String>,
-    session: AdminSession,
+    session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
@@ -468,11 +468,11 @@ pub async fn update_station(
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
-    session: AdminSession,
+    session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let parsed = read_body(&req, payload, session.state().http.max_body_bytes)
+    let parsed = read_body(&req, payload, session.state().http().max_body_bytes)
         .await
         .and_then(|body| NewStation::parse(&body).map_err(ApiError::Invalid));
     let new_station = match parsed {
@@ -510,11 +510,11 @@ pub async fn partial_update_station(
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
-    session: AdminSession,
+    session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let parsed = read_body(&req, payload, session.state().http.max_body_bytes)
+    let parsed = read_body(&req, payload, session.state().http().max_body_bytes)
         .await
         .and_then(|body| StationPatch::parse(&body).map_err(ApiError::Invalid));
     let changes = match parsed {
@@ -542,7 +542,7 @@ pub async fn partial_update_station(
 )]
 pub async fn destroy_station(
     id: web::Path<String>,
-    session: AdminSession,
+    session: Session,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let deleted = session
@@ -600,7 +600,7 @@ pub async fn list_options() -> HttpResponse {
 /// OPTIONS on one reading; like DRF, `actions` only when the reading exists.
 pub async fn detail_options(
     id: web::Path<String>,
-    session: AdminSession,
+    session: Session,
 ) -> Result<HttpResponse, ApiError> {
     let exists = match parse_id(&id) {
         Ok(id) => {
