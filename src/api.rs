@@ -25,6 +25,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use crate::api::guard::AppState;
 use crate::api::guard::RouteAccess;
 use crate::api::links::Origin;
+use crate::api::negotiation::{JSON_ONLY, MediaType};
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
 
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::method(Method::OPTIONS).to(root_options)),
             "GET, HEAD, OPTIONS",
             RouteAccess::Readings,
+            JSON_ONLY,
         ))
         .service(api_resource(
             web::resource("/station/")
@@ -51,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::method(Method::OPTIONS).to(stations::list_options)),
             "GET, POST, HEAD, OPTIONS",
             RouteAccess::Readings,
+            JSON_ONLY,
         ))
         .service(api_resource(
             web::resource("/station/{id}/")
@@ -62,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::method(Method::OPTIONS).to(stations::detail_options)),
             "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
             RouteAccess::Readings,
+            JSON_ONLY,
         ))
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, ApiDoc::openapi()));
 }
@@ -70,17 +74,21 @@ fn get_or_head() -> actix_web::Route {
     web::route().guard(route_guard::Any(route_guard::Get()).or(route_guard::Head()))
 }
 
-/// Wraps an API resource in the contract's checks, outermost first: headers, 406, auth (what
-/// `access` needs of each method), 405.
+/// Wraps an API resource in the contract's checks, outermost first: headers, 406 (unless the
+/// request accepts one of the media types the route `renders`), auth (what `access` needs of
+/// each method), 405.
 fn api_resource(
     resource: Resource,
     allow: &'static str,
     access: RouteAccess,
+    renders: &'static [MediaType],
 ) -> impl HttpServiceFactory {
     resource
         .default_service(web::to(method_not_allowed))
         .wrap(from_fn(move |req, next| guard::require(access, req, next)))
-        .wrap(from_fn(negotiation::negotiate))
+        .wrap(from_fn(move |req, next| {
+            negotiation::negotiate(renders, req, next)
+        }))
         .wrap(
             DefaultHeaders::new()
                 .add((header::ALLOW, allow))

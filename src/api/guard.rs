@@ -299,7 +299,10 @@ mod tests {
         for method in [Method::PUT, Method::PATCH, Method::DELETE, Method::TRACE] {
             assert_eq!(needs(method), Permission::Staff);
         }
-        assert_eq!(RouteAccess::StaffOnly.needs(&Method::GET), Permission::Staff);
+        assert_eq!(
+            RouteAccess::StaffOnly.needs(&Method::GET),
+            Permission::Staff
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Content negotiation: JSON is the only representation, optionally pretty-printed with
-//! `Accept: application/json; indent=N`. Runs before authentication, as in DRF.
+//! Content negotiation: each route declares the media types it renders ([`MediaType`], JSON
+//! first on every route today), and a request gets the one its `Accept` header (or `?format=`)
+//! prefers, or 406. JSON can be pretty-printed with `Accept: application/json; indent=N`. Runs
+//! before authentication, as in DRF. Also parses the query string, once, for the handlers.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -15,36 +17,74 @@ use crate::error::ApiError;
 /// Indentation beyond this is clamped: a client must not make us build huge bodies.
 const MAX_INDENT: usize = 16;
 
+/// A representation a route can render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaType {
+    /// `type/subtype`, lower case.
+    pub essence: &'static str,
+    /// The `?format=` value that asks for it.
+    pub format: &'static str,
+}
+
+impl MediaType {
+    /// `application/json`, `?format=json`.
+    pub const JSON: Self = Self {
+        essence: "application/json",
+        format: "json",
+    };
+
+    fn major_type(self) -> &'static str {
+        self.essence.split('/').next().unwrap_or_default()
+    }
+}
+
+/// What the API's JSON resources render: JSON alone, as DRF's `JSONRenderer`.
+pub const JSON_ONLY: &[MediaType] = &[MediaType::JSON];
+
 /// How responses to this request are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rendering {
-    /// Spaces per level when pretty-printing; `None` for compact JSON.
+    /// The representation chosen.
+    pub media: MediaType,
+    /// Spaces per level when pretty-printing JSON; `None` for compact JSON.
     pub indent: Option<usize>,
 }
 
-/// How well a media range matches JSON: exact beats `application/*` beats `*/*`.
+/// How well a media range matches a media type: exact beats `type/*` beats `*/*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Specificity {
     Any,
-    Application,
-    Json,
+    Type,
+    Exact,
 }
 
-/// Picks the rendering an `Accept` header asks for, or 406 when it rules JSON out.
-pub fn from_accept(accept: Option<&str>) -> Result<Rendering, ApiError> {
+fn specificity(range: &str, media: MediaType) -> Option<Specificity> {
+    match range {
+        "*/*" | "*" => Some(Specificity::Any),
+        _ if range == media.essence => Some(Specificity::Exact),
+        _ => range
+            .strip_suffix("/*")
+            .filter(|major| *major == media.major_type())
+            .map(|_| Specificity::Type),
+    }
+}
+
+/// Picks, among what the route `renders` (its first is the default), the rendering an `Accept`
+/// header prefers, or 406 when it rules every one out.
+pub fn from_accept(accept: Option<&str>, renders: &[MediaType]) -> Result<Rendering, ApiError> {
+    let first = renders.first().copied().ok_or(ApiError::NotAcceptable)?;
     let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
-        return Ok(Rendering::default());
+        return Ok(Rendering {
+            media: first,
+            indent: None,
+        });
     };
-    let mut best: Option<(u16, Specificity, Option<usize>)> = None;
+    // (quality, specificity, earlier in `renders`) decides; the last is negated so that the
+    // route's own order breaks ties.
+    let mut best: Option<(u16, Specificity, isize, Rendering)> = None;
     for range in accept.split(',') {
         let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let specificity = match media.as_str() {
-            "application/json" => Specificity::Json,
-            "application/*" => Specificity::Application,
-            "*/*" | "*" => Specificity::Any,
-            _ => continue,
-        };
+        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
         let mut quality = 1000u16;
         let mut indent = None;
         for parameter in parts {
@@ -61,17 +101,25 @@ pub fn from_accept(accept: Option<&str>) -> Result<Rendering, ApiError> {
         if quality == 0 {
             continue;
         }
-        let indent = if specificity == Specificity::Json {
-            indent
-        } else {
-            None
-        };
-        let candidate = (quality, specificity, indent);
-        if best.is_none_or(|(q, s, _)| (quality, specificity) > (q, s)) {
-            best = Some(candidate);
+        for (position, media) in renders.iter().enumerate() {
+            let Some(specificity) = specificity(&essence, *media) else {
+                continue;
+            };
+            let rank = -isize::try_from(position).unwrap_or(isize::MAX);
+            let rendering = Rendering {
+                media: *media,
+                indent: if specificity == Specificity::Exact && *media == MediaType::JSON {
+                    indent
+                } else {
+                    None
+                },
+            };
+            if best.is_none_or(|(q, s, r, _)| (quality, specificity, rank) > (q, s, r)) {
+                best = Some((quality, specificity, rank, rendering));
+            }
         }
     }
-    best.map(|(_, _, indent)| Rendering { indent })
+    best.map(|(_, _, _, rendering)| rendering)
         .ok_or(ApiError::NotAcceptable)
 }
 
@@ -84,17 +132,30 @@ fn parse_quality(value: &str) -> u16 {
         .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0).round() as u16)
 }
 
-/// The rendering for a request: `?format=json` overrides `Accept`; any other format is a 404.
-pub fn for_request(query: &QueryPairs, accept: Option<&str>) -> Result<Rendering, ApiError> {
+/// The rendering for a request: `?format=` names one of what the route `renders`, overriding
+/// `Accept`; a format the route does not render is a 404, as in DRF.
+pub fn for_request(
+    query: &QueryPairs,
+    accept: Option<&str>,
+    renders: &[MediaType],
+) -> Result<Rendering, ApiError> {
     match query.last("format") {
-        Some("json") => Ok(Rendering::default()),
-        Some(other) if !other.is_empty() => Err(ApiError::NotFound),
-        _ => from_accept(accept),
+        Some(format) if !format.is_empty() => renders
+            .iter()
+            .find(|media| media.format == format)
+            .map(|media| Rendering {
+                media: *media,
+                indent: None,
+            })
+            .ok_or(ApiError::NotFound),
+        _ => from_accept(accept, renders),
     }
 }
 
-/// Middleware: decides the rendering (or answers 406) and pretty-prints JSON bodies on request.
+/// Middleware: decides the rendering among what the route `renders` (or answers 406), leaves
+/// the parsed query string for the handlers, and pretty-prints JSON bodies on request.
 pub async fn negotiate(
+    renders: &'static [MediaType],
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
@@ -103,11 +164,12 @@ pub async fn negotiate(
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok());
     let query = QueryPairs::parse(req.query_string());
-    let rendering = match for_request(&query, accept) {
+    let rendering = match for_request(&query, accept, renders) {
         Ok(rendering) => rendering,
         Err(error) => return Ok(req.into_response(error.error_response())),
     };
     req.extensions_mut().insert(rendering);
+    req.extensions_mut().insert(query);
     let response = next.call(req).await?.map_into_boxed_body();
     match rendering.indent {
         Some(indent) if is_json(&response) => reindent(response, indent).await,
@@ -157,17 +219,21 @@ mod tests {
     use super::*;
 
     fn indent(accept: &str) -> Option<usize> {
-        from_accept(Some(accept)).unwrap().indent
+        from_accept(Some(accept), JSON_ONLY).unwrap().indent
+    }
+
+    fn json(accept: Option<&str>) -> Result<Rendering, ApiError> {
+        from_accept(accept, JSON_ONLY)
     }
 
     #[test]
     fn json_and_wildcards_are_acceptable() {
-        assert!(from_accept(None).is_ok());
-        assert!(from_accept(Some("")).is_ok());
-        assert!(from_accept(Some("*/*")).is_ok());
-        assert!(from_accept(Some("application/*")).is_ok());
-        assert!(from_accept(Some("text/html,application/xhtml+xml,*/*;q=0.8")).is_ok());
-        assert!(from_accept(Some("Application/JSON; charset=utf-8")).is_ok());
+        assert!(json(None).is_ok());
+        assert!(json(Some("")).is_ok());
+        assert!(json(Some("*/*")).is_ok());
+        assert!(json(Some("application/*")).is_ok());
+        assert!(json(Some("text/html,application/xhtml+xml,*/*;q=0.8")).is_ok());
+        assert!(json(Some("Application/JSON; charset=utf-8")).is_ok());
     }
 
     #[test]
@@ -179,7 +245,7 @@ mod tests {
             "image/*",
         ] {
             assert!(
-                matches!(from_accept(Some(accept)), Err(ApiError::NotAcceptable)),
+                matches!(json(Some(accept)), Err(ApiError::NotAcceptable)),
                 "{accept}"
             );
         }
@@ -198,11 +264,37 @@ mod tests {
     #[test]
     fn format_json_overrides_accept_and_other_formats_are_not_found() {
         let json = QueryPairs::parse("format=json");
-        assert!(for_request(&json, Some("text/html")).is_ok());
+        assert!(for_request(&json, Some("text/html"), JSON_ONLY).is_ok());
         let xml = QueryPairs::parse("format=xml");
-        assert!(matches!(for_request(&xml, None), Err(ApiError::NotFound)));
+        assert!(matches!(
+            for_request(&xml, None, JSON_ONLY),
+            Err(ApiError::NotFound)
+        ));
         let empty = QueryPairs::parse("format=");
-        assert!(for_request(&empty, None).is_ok());
+        assert!(for_request(&empty, None, JSON_ONLY).is_ok());
+    }
+
+    #[test]
+    fn a_route_that_renders_more_picks_what_accept_prefers_and_defaults_to_its_first() {
+        const CSV: MediaType = MediaType {
+            essence: "text/csv",
+            format: "csv",
+        };
+        let renders = &[MediaType::JSON, CSV];
+        let picked = |accept| from_accept(Some(accept), renders).map(|r| r.media);
+        assert_eq!(from_accept(None, renders).unwrap().media, MediaType::JSON);
+        assert_eq!(picked("text/csv").unwrap(), CSV);
+        assert_eq!(picked("text/*").unwrap(), CSV);
+        assert_eq!(picked("*/*").unwrap(), MediaType::JSON);
+        assert_eq!(
+            picked("text/csv;q=0.5, application/json").unwrap(),
+            MediaType::JSON
+        );
+        assert!(matches!(picked("text/html"), Err(ApiError::NotAcceptable)));
+        let csv_indented = from_accept(Some("text/csv; indent=4"), renders).unwrap();
+        assert_eq!((csv_indented.media, csv_indented.indent), (CSV, None));
+        let csv = QueryPairs::parse("format=csv");
+        assert_eq!(for_request(&csv, None, renders).unwrap().media, CSV);
     }
 
     #[test]

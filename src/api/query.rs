@@ -1,5 +1,11 @@
 //! Query strings as an ordered list of pairs, so generated links keep what the client sent.
 
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
+
 /// The decoded `key=value` pairs of a query string, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryPairs(Vec<(String, String)>);
@@ -41,6 +47,18 @@ impl QueryPairs {
         form_urlencoded::Serializer::new(String::new())
             .extend_pairs(self.0.iter())
             .finish()
+    }
+}
+
+/// The request's query string, as content negotiation parsed it (parsed here only for a route
+/// without negotiation).
+impl FromRequest for QueryPairs {
+    type Error = Infallible;
+    type Future = Ready<Result<Self, Infallible>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = req.extensions_mut().remove::<Self>();
+        ready(Ok(parsed.unwrap_or_else(|| Self::parse(req.query_string()))))
     }
 }
 

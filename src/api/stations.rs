@@ -266,11 +266,10 @@ pub struct ListParameters {
     )
 )]
 pub async fn list_stations(
-    req: HttpRequest,
+    query: QueryPairs,
     session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    let query = QueryPairs::parse(req.query_string());
     let limits = PageSizeLimits {
         default: session.state().http().page_size,
         max: session.state().http().max_page_size,
