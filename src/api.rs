@@ -11,6 +11,7 @@ pub mod links;
 pub mod negotiation;
 pub mod query;
 pub mod request_log;
+pub mod slow_clients;
 pub mod stations;
 
 use actix_web::body::{BoxBody, MessageBody};

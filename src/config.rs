@@ -51,6 +51,11 @@ pub struct HttpSettings {
     pub page_size: i64,
     /// The largest `page_size` a client may ask for.
     pub max_page_size: i64,
+    /// How long a request's body may take to arrive, counted from its head; then 408.
+    pub body_timeout: Duration,
+    /// The most connections served at once, all workers together; `None` to derive it from the
+    /// process's open-file limit.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for HttpSettings {
@@ -60,6 +65,8 @@ impl Default for HttpSettings {
             max_body_bytes: 256 * 1024,
             page_size: 10,
             max_page_size: 1000,
+            body_timeout: Duration::from_secs(30),
+            max_connections: None,
         }
     }
 }

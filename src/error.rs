@@ -51,6 +51,9 @@ pub enum ApiError {
     /// 413: a body over the configured limit.
     #[error("Request body is too large.")]
     PayloadTooLarge,
+    /// 408: the request body did not arrive within the configured time; the connection closes.
+    #[error("The request body was not received in time.")]
+    RequestTimeout,
     /// 400: list parameters with bad values, each with DRF-style messages.
     #[error("Invalid query parameters.")]
     InvalidQuery(InvalidQuery),
@@ -188,6 +191,7 @@ impl ResponseError for ApiError {
             Self::NotFound | Self::StationNotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::MalformedBody(_) | Self::Invalid(_) | Self::InvalidQuery(_) => {
                 StatusCode::BAD_REQUEST
             }

@@ -82,19 +82,25 @@ impl Application {
             source,
         };
         let port = listener.local_addr().map_err(bind_error)?.port();
-        let mut server = HttpServer::new(move || {
+        let workers = settings.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(2, usize::from),
+            |workers| workers.max(1),
+        );
+        let limit = ConnectionLimit::choose(&settings, database.backend(), workers);
+        limit.log();
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
                 .wrap(from_fn(api::json_error_bodies))
+                .wrap(from_fn(api::slow_clients::bound_request_body))
                 .wrap(from_fn(api::request_log::log_request))
         })
+        .workers(workers)
+        .max_connections(limit.per_worker)
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .disable_signals();
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers.max(1));
-        }
         let server = server.listen(listener).map_err(bind_error)?.run();
         // Registered now, not when serving starts, so a signal sent as soon as the server says it
         // is listening is already handled gracefully.
@@ -135,6 +141,71 @@ impl Application {
         self.server.await
     }
 }
+
+/// Open files kept for everything but client connections: the listener, the runtime's own
+/// descriptors per worker, standard streams, log files.
+const FD_RESERVE: u64 = 64;
+/// Open files kept per pooled database connection: a socket, or SQLite's database, WAL and
+/// shared-memory files and a journal.
+const FD_PER_DB_CONNECTION: u64 = 4;
+
+/// How many client connections the server keeps open at once.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimit {
+    /// The open-file limit the process runs with (after raising it), if known.
+    open_files: Option<u64>,
+    /// Workers sharing the limit.
+    workers: usize,
+    /// What each worker accepts (actix's limit is per worker).
+    per_worker: usize,
+    /// Configured rather than derived from the open-file limit.
+    configured: bool,
+}
+
+impl ConnectionLimit {
+    /// Raises the soft open-file limit to the hard one, then picks the per-worker connection
+    /// limit: the configured total, or what the open files allow once the database and the
+    /// process's own files are provided for. Past it, connections wait in the listen queue
+    /// instead of failing with "Too many open files", which also starves the database and logs.
+    fn choose(settings: &Settings, backend: crate::db::Backend, workers: usize) -> Self {
+        let open_files = rlimit::increase_nofile_limit(u64::MAX).ok();
+        let (total, configured) = match settings.http.max_connections {
+            Some(total) => (total, true),
+            None => {
+                let pool = settings
+                    .database
+                    .pool_size
+                    .unwrap_or_else(|| crate::db::DatabaseSettings::default_pool_size(backend));
+                // SQLite's writer holds a connection beyond the pool.
+                let reserve = FD_RESERVE + FD_PER_DB_CONNECTION * (u64::from(pool) + 1);
+                let total = open_files.map_or(DEFAULT_MAX_CONNECTIONS, |files| {
+                    usize::try_from(files.saturating_sub(reserve)).unwrap_or(usize::MAX)
+                });
+                (total.min(DEFAULT_MAX_CONNECTIONS), false)
+            }
+        };
+        Self {
+            open_files,
+            workers,
+            per_worker: (total / workers).max(1),
+            configured,
+        }
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            max_connections = self.per_worker * self.workers,
+            per_worker = self.per_worker,
+            workers = self.workers,
+            open_file_limit = %self.open_files.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+            source = if self.configured { "--max-connections" } else { "open-file limit" },
+            "connection limit chosen"
+        );
+    }
+}
+
+/// The most connections when the open-file limit does not say otherwise.
+const DEFAULT_MAX_CONNECTIONS: usize = 25_000;
 
 /// SIGTERM and SIGINT (Ctrl-C), both meaning "stop gracefully".
 struct ShutdownSignals {

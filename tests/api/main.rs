@@ -9,6 +9,7 @@ mod databases;
 mod helpers;
 mod listing;
 mod process;
+mod raw;
 
 mod cli;
 mod concurrency;
@@ -18,5 +19,6 @@ mod auth;
 mod pagination;
 mod protocol;
 mod schema_parity;
+mod slow_clients;
 mod stations;
 mod validation;
