@@ -2,7 +2,8 @@
 //!
 //! Each API resource is wrapped, outermost first, in: default `Allow`/`Vary` headers, content
 //! negotiation (406), the admin gate (401/403/429), then the routes, whose fallback is 405. That
-//! nesting is the contract's order of checks.
+//! nesting is the contract's order of checks. API answers are never cached by shared caches
+//! (`Cache-Control: private, no-cache`), errors included.
 
 pub mod body;
 pub mod guard;
@@ -11,6 +12,7 @@ pub mod links;
 pub mod negotiation;
 pub mod query;
 pub mod request_log;
+pub mod security_headers;
 pub mod slow_clients;
 pub mod stations;
 
@@ -92,7 +94,9 @@ fn api_resource(resource: Resource, allow: &'static str) -> impl HttpServiceFact
         .wrap(
             DefaultHeaders::new()
                 .add((header::ALLOW, allow))
-                .add((header::VARY, "Accept")),
+                .add((header::VARY, "Accept"))
+                // Answers for one admin: no shared cache may keep them, and a client revalidates.
+                .add((header::CACHE_CONTROL, "private, no-cache")),
         )
 }
 

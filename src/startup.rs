@@ -95,6 +95,7 @@ impl Application {
                 .default_service(web::to(api::not_found))
                 .wrap(from_fn(api::json_error_bodies))
                 .wrap(from_fn(api::slow_clients::bound_request_body))
+                .wrap(from_fn(api::security_headers::add_security_headers))
                 .wrap(from_fn(api::request_log::log_request))
         })
         .workers(workers)

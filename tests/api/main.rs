@@ -14,6 +14,7 @@ mod raw;
 mod cli;
 mod concurrency;
 mod generated;
+mod headers;
 
 mod auth;
 mod pagination;
