@@ -11,6 +11,7 @@ pub mod health;
 pub mod links;
 pub mod negotiation;
 pub mod query;
+pub mod request_checks;
 pub mod request_log;
 pub mod security_headers;
 pub mod slow_clients;

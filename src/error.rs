@@ -54,6 +54,9 @@ pub enum ApiError {
     /// 408: the request body did not arrive within the configured time; the connection closes.
     #[error("The request body was not received in time.")]
     RequestTimeout,
+    /// 400: the `Host` (or trusted `X-Forwarded-Host`) is not one of the allowed hosts.
+    #[error("Invalid Host header.")]
+    InvalidHost,
     /// 400: list parameters with bad values, each with DRF-style messages.
     #[error("Invalid query parameters.")]
     InvalidQuery(InvalidQuery),
@@ -192,9 +195,10 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::MalformedBody(_) | Self::Invalid(_) | Self::InvalidQuery(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MalformedBody(_)
+            | Self::Invalid(_)
+            | Self::InvalidQuery(_)
+            | Self::InvalidHost => StatusCode::BAD_REQUEST,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

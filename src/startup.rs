@@ -88,12 +88,18 @@ impl Application {
         );
         let limit = ConnectionLimit::choose(&settings, database.backend(), workers);
         limit.log();
+        if settings.http.allowed_hosts.is_empty() {
+            tracing::info!("every Host header is accepted (no --allowed-host given)");
+        } else {
+            tracing::info!(allowed_hosts = ?settings.http.allowed_hosts, "Host headers accepted");
+        }
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
                 .wrap(from_fn(api::json_error_bodies))
+                .wrap(from_fn(api::request_checks::check_request_head))
                 .wrap(from_fn(api::slow_clients::bound_request_body))
                 .wrap(from_fn(api::security_headers::add_security_headers))
                 .wrap(from_fn(api::request_log::log_request))
