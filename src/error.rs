@@ -57,6 +57,9 @@ pub enum ApiError {
     /// 400: the `Host` (or trusted `X-Forwarded-Host`) is not one of the allowed hosts.
     #[error("Invalid Host header.")]
     InvalidHost,
+    /// 400: more than one `Authorization` header.
+    #[error("Multiple Authorization headers.")]
+    MultipleAuthorization,
     /// 400: list parameters with bad values, each with DRF-style messages.
     #[error("Invalid query parameters.")]
     InvalidQuery(InvalidQuery),
@@ -198,7 +201,8 @@ impl ResponseError for ApiError {
             Self::MalformedBody(_)
             | Self::Invalid(_)
             | Self::InvalidQuery(_)
-            | Self::InvalidHost => StatusCode::BAD_REQUEST,
+            | Self::InvalidHost
+            | Self::MultipleAuthorization => StatusCode::BAD_REQUEST,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,8 +1,10 @@
 //! Checks on a request's head that run before anything else does with it: the `Host` it names
-//! must be one we serve (so a forged host never reaches a generated link).
+//! must be one we serve (so a forged host never reaches a generated link), and it may carry at
+//! most one `Authorization` header (which one a proxy, a cache or we would read is anyone's guess).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 
@@ -10,7 +12,7 @@ use crate::api::AppState;
 use crate::api::links::requested_host;
 use crate::error::ApiError;
 
-/// Middleware for the whole app: 400 for a host not allowed.
+/// Middleware for the whole app: 400 for a host not allowed or for two `Authorization` headers.
 pub async fn check_request_head(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -30,6 +32,14 @@ fn rejection(req: &ServiceRequest) -> Option<ApiError> {
                 return Some(ApiError::InvalidHost);
             }
         }
+    }
+    if req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .nth(1)
+        .is_some()
+    {
+        return Some(ApiError::MultipleAuthorization);
     }
     None
 }

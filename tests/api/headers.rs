@@ -4,7 +4,8 @@
 use reqwest::{Method, StatusCode};
 
 use crate::helpers::{
-    ADMIN, TestDatabase, assert_detail, header, reading, send, spawn_app, spawn_app_with, text_body,
+    ADMIN, TestDatabase, assert_detail, basic_authorization, header, reading, send, spawn_app,
+    spawn_app_with, text_body,
 };
 use crate::process::{lines_until, start_server};
 
@@ -235,4 +236,36 @@ async fn without_allowed_hosts_the_start_up_log_says_every_host_is_accepted() {
             .any(|line| line.contains("every Host header is accepted")),
         "{start_up:#?}"
     );
+}
+
+#[actix_web::test]
+async fn two_authorization_headers_are_a_bad_request_before_authentication() {
+    // Arrange
+    let app = spawn_app().await;
+    let admin = basic_authorization(ADMIN);
+    let cases = [
+        (admin.clone(), admin.clone()),
+        (admin.clone(), "Basic bm9ib2R5Om5vcGU=".to_owned()),
+        ("Basic bm9ib2R5Om5vcGU=".to_owned(), admin.clone()),
+    ];
+
+    for (first, second) in cases {
+        // Act
+        let response = send(
+            app.anonymous(Method::POST, "/station/")
+                .header("authorization", first)
+                .header("authorization", second)
+                .json(&reading("Twice")),
+        )
+        .await;
+
+        // Assert
+        assert_detail(
+            response,
+            StatusCode::BAD_REQUEST,
+            "Multiple Authorization headers.",
+        )
+        .await;
+    }
+    assert_eq!(app.all_stations().await.len(), 0);
 }
