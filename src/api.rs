@@ -6,6 +6,7 @@
 //! (`Cache-Control: private, no-cache`), errors included.
 
 pub mod body;
+pub mod expect_continue;
 pub mod guard;
 pub mod health;
 pub mod links;

@@ -1,10 +1,16 @@
 //! Wiring: open the database, apply migrations, build shared state, bind, and serve.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_http::HttpService;
+use actix_service::{ServiceFactory, map_config};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse, fn_factory};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
+
+use crate::api::expect_continue::{ContinueWhenRead, ResumeOrCall};
 
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
@@ -81,7 +87,8 @@ impl Application {
             address: settings.bind.clone(),
             source,
         };
-        let port = listener.local_addr().map_err(bind_error)?.port();
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let port = local_addr.port();
         let workers = settings.workers.map_or_else(
             || std::thread::available_parallelism().map_or(2, usize::from),
             |workers| workers.max(1),
@@ -93,22 +100,39 @@ impl Application {
         } else {
             tracing::info!(allowed_hosts = ?settings.http.allowed_hosts, "Host headers accepted");
         }
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .configure(api::configure)
-                .default_service(web::to(api::not_found))
-                .wrap(from_fn(api::json_error_bodies))
-                .wrap(from_fn(api::request_checks::check_request_head))
-                .wrap(from_fn(api::slow_clients::bound_request_body))
-                .wrap(from_fn(api::security_headers::add_security_headers))
-                .wrap(from_fn(api::request_log::log_request))
-        })
-        .workers(workers)
-        .max_connections(limit.per_worker)
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .disable_signals();
-        let server = server.listen(listener).map_err(bind_error)?.run();
+        let builder = Server::build()
+            .workers(workers)
+            .max_concurrent_connections(limit.per_worker)
+            .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            .disable_signals();
+        let graceful_shutdown = builder.graceful_shutdown_signal();
+        let server = builder
+            .listen("station-api", listener, move || {
+                let app_factory = app_factory(state.clone(), local_addr);
+                let expect_factory = app_factory.clone();
+                let graceful_shutdown = graceful_shutdown.clone();
+                HttpService::build()
+                    // What actix-web's HttpServer sets: keep-alive connections close promptly on
+                    // a graceful stop, and an unread body is discarded for at most a second.
+                    .graceful_shutdown_signal(move || {
+                        let signal = graceful_shutdown.clone();
+                        async move { signal.notified().await }
+                    })
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .h1_allow_half_closed(true)
+                    .local_addr(local_addr)
+                    .expect(fn_factory(move || {
+                        let app = expect_factory().new_service(());
+                        async move { app.await.map(ContinueWhenRead::new) }
+                    }))
+                    .finish(fn_factory(move || {
+                        let app = app_factory().new_service(());
+                        async move { app.await.map(ResumeOrCall::new) }
+                    }))
+                    .tcp()
+            })
+            .map_err(bind_error)?
+            .run();
         // Registered now, not when serving starts, so a signal sent as soon as the server says it
         // is listening is already handled gracefully.
         let shutdown_signals = if settings.handle_signals {
@@ -147,6 +171,57 @@ impl Application {
         }
         self.server.await
     }
+}
+
+/// What builds the app for one worker: called twice per worker, since the service that decides
+/// on `Expect: 100-continue` runs an instance of its own (see [`crate::api::expect_continue`]).
+/// actix-web's `HttpServer` offers no way to replace that service, so the server is assembled
+/// from actix-server and actix-http here as `HttpServer::listen` does.
+fn app_factory(
+    state: web::Data<AppState>,
+    local_addr: SocketAddr,
+) -> impl Fn() -> actix_service::boxed::BoxServiceFactory<
+    (),
+    actix_http::Request,
+    ServiceResponse<actix_web::body::BoxBody>,
+    actix_web::Error,
+    (),
+> + Clone {
+    move || {
+        let host = local_addr.to_string();
+        // `AppConfig::new` is crate-private; this is the constructor actix-web's own test server
+        // uses. It names the bound address as the host for requests that give none.
+        let app = map_config(app(state.clone()), move |()| {
+            AppConfig::__priv_test_new(false, host.clone(), local_addr)
+        });
+        actix_service::boxed::factory(actix_service::ServiceFactoryExt::map(
+            app,
+            ServiceResponse::map_into_boxed_body,
+        ))
+    }
+}
+
+/// The app: routes, then the middleware every request passes, outermost last.
+fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .configure(api::configure)
+        .default_service(web::to(api::not_found))
+        .wrap(from_fn(api::json_error_bodies))
+        .wrap(from_fn(api::request_checks::check_request_head))
+        .wrap(from_fn(api::slow_clients::bound_request_body))
+        .wrap(from_fn(api::security_headers::add_security_headers))
+        .wrap(from_fn(api::request_log::log_request))
 }
 
 /// Open files kept for everything but client connections: the listener, the runtime's own

@@ -13,6 +13,7 @@ mod raw;
 
 mod cli;
 mod concurrency;
+mod expect_continue;
 mod generated;
 mod headers;
 

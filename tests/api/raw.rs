@@ -87,3 +87,27 @@ pub async fn read_until(
 pub fn raise_open_file_limit() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
 }
+
+/// True once `bytes` hold a whole final (non-1xx) response whose body length is given by
+/// Content-Length.
+pub fn has_final_response(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let mut rest: &str = &text;
+    while let Some((head, body)) = rest.split_once("\r\n\r\n") {
+        if head.starts_with("HTTP/1.1 1") {
+            rest = body;
+            continue;
+        }
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())
+                    .flatten()
+            })
+            .unwrap_or(0);
+        return body.len() >= length;
+    }
+    false
+}
