@@ -7,6 +7,9 @@
 //! line. A writer that finds the buffer past [`MOST_BUFFERED`] writes it out itself, so a slow
 //! destination slows logging down instead of growing memory or dropping lines.
 //!
+//! What clients get wrong (requests actix-http cannot parse) is logged at WARN and rate-limited,
+//! never at ERROR: see [`CLIENT_ERROR_TARGET`].
+//!
 //! Lines are formatted by [`LineFormat`]: the layout of `tracing-subscriber`'s default (time,
 //! level, target, message, `key=value` fields), written directly instead of through its layers of
 //! styled `Display` wrappers, which took a tenth of a request's instructions (callgrind).
@@ -57,18 +60,85 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         let metadata = event.metadata();
+        let mut level = *metadata.level();
+        let mut suppressed = 0;
+        if metadata.target() == CLIENT_ERROR_TARGET && level == tracing::Level::ERROR {
+            match CLIENT_ERRORS.admit(std::time::Instant::now()) {
+                // Writing nothing drops the event.
+                None => return Ok(()),
+                Some(left_out) => suppressed = left_out,
+            }
+            level = tracing::Level::WARN;
+        }
         write_utc_timestamp(&mut writer, std::time::SystemTime::now())?;
-        write!(
-            writer,
-            " {:>5} {}:",
-            metadata.level().as_str(),
-            metadata.target()
-        )?;
+        write!(writer, " {:>5} {}:", level.as_str(), metadata.target())?;
         event.record(&mut FieldWriter {
             writer: &mut writer,
             result: Ok(()),
         });
+        if suppressed > 0 {
+            write!(writer, " suppressed_since_last={suppressed}")?;
+        }
         writeln!(writer)
+    }
+}
+
+/// Where actix-http logs, at ERROR, what a client did wrong: a request it could not parse
+/// ("stream error: request parse error: …"), a connection reset mid-request, a client too slow to
+/// take its answer. A client can send those as fast as it likes, and none is our failure: they
+/// are written as WARN, and at most [`CLIENT_ERRORS_PER_WINDOW`] per [`CLIENT_ERROR_WINDOW`].
+const CLIENT_ERROR_TARGET: &str = "actix_http::h1::dispatcher";
+/// How many client errors are logged per window.
+pub const CLIENT_ERRORS_PER_WINDOW: u32 = 10;
+/// The window client errors are counted in.
+pub const CLIENT_ERROR_WINDOW: Duration = Duration::from_secs(10);
+
+static CLIENT_ERRORS: LogBudget = LogBudget::new(CLIENT_ERRORS_PER_WINDOW, CLIENT_ERROR_WINDOW);
+
+/// Lets a few lines of a kind through per window and counts the rest.
+struct LogBudget {
+    per_window: u32,
+    window: Duration,
+    state: Mutex<BudgetState>,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    window_start: Option<std::time::Instant>,
+    written: u32,
+    left_out: u64,
+}
+
+impl LogBudget {
+    const fn new(per_window: u32, window: Duration) -> Self {
+        Self {
+            per_window,
+            window,
+            state: Mutex::new(BudgetState {
+                window_start: None,
+                written: 0,
+                left_out: 0,
+            }),
+        }
+    }
+
+    /// `None` if a line at `now` is over budget; otherwise how many were left out since the last
+    /// line written.
+    fn admit(&self, now: std::time::Instant) -> Option<u64> {
+        let mut state = lock(&self.state);
+        let expired = state
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= self.window);
+        if expired {
+            state.window_start = Some(now);
+            state.written = 0;
+        }
+        if state.written >= self.per_window {
+            state.left_out += 1;
+            return None;
+        }
+        state.written += 1;
+        Some(std::mem::take(&mut state.left_out))
     }
 }
 
@@ -373,6 +443,18 @@ mod tests {
             rest,
             "  INFO station_api::telemetry::tests: request status=200 user=\"a\\nb \\\"c\\\"\" path=/station/1/\n"
         );
+    }
+
+    #[test]
+    fn a_log_budget_lets_a_few_lines_through_per_window_and_counts_the_rest() {
+        let budget = LogBudget::new(2, Duration::from_secs(10));
+        let start = std::time::Instant::now();
+        assert_eq!(budget.admit(start), Some(0));
+        assert_eq!(budget.admit(start + Duration::from_secs(1)), Some(0));
+        assert_eq!(budget.admit(start + Duration::from_secs(2)), None);
+        assert_eq!(budget.admit(start + Duration::from_secs(3)), None);
+        assert_eq!(budget.admit(start + Duration::from_secs(10)), Some(2));
+        assert_eq!(budget.admit(start + Duration::from_secs(11)), Some(0));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod concurrency;
 mod expect_continue;
 mod generated;
 mod headers;
+mod malformed;
 
 mod auth;
 mod pagination;
