@@ -11,6 +11,7 @@ pub mod guard;
 pub mod health;
 pub mod links;
 pub mod negotiation;
+pub mod parser_errors;
 pub mod query;
 pub mod request_checks;
 pub mod request_log;

@@ -51,9 +51,16 @@ pub enum ApiError {
     /// 413: a body over the configured limit.
     #[error("Request body is too large.")]
     PayloadTooLarge,
-    /// 408: the request body did not arrive within the configured time; the connection closes.
-    #[error("The request body was not received in time.")]
+    /// 408: the request (its head, or its body) did not arrive within the configured time; the
+    /// connection closes.
+    #[error("The request was not received in time.")]
     RequestTimeout,
+    /// 400: a request HTTP cannot parse (answered by actix-http; see `api::parser_errors`).
+    #[error("Malformed request.")]
+    MalformedRequest,
+    /// 431: a request head over actix-http's limit (answered by actix-http).
+    #[error("Request header fields too large.")]
+    RequestHeaderTooLarge,
     /// 400: the `Host` (or trusted `X-Forwarded-Host`) is not one of the allowed hosts.
     #[error("Invalid Host header.")]
     InvalidHost,
@@ -198,9 +205,11 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RequestHeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::MalformedBody(_)
             | Self::Invalid(_)
             | Self::InvalidQuery(_)
+            | Self::MalformedRequest
             | Self::InvalidHost
             | Self::MultipleAuthorization => StatusCode::BAD_REQUEST,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,

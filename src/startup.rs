@@ -3,14 +3,16 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use actix_http::HttpService;
-use actix_service::{ServiceFactory, map_config};
+use actix_http::{HttpService, Protocol};
+use actix_service::{ServiceFactory, ServiceFactoryExt as _, map_config};
 use actix_web::body::MessageBody;
-use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse, fn_factory};
+use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse, fn_factory, fn_service};
 use actix_web::middleware::from_fn;
+use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 
 use crate::api::expect_continue::{ContinueWhenRead, ResumeOrCall};
+use crate::api::parser_errors::JsonDispatcherErrors;
 
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
@@ -111,7 +113,7 @@ impl Application {
                 let app_factory = app_factory(state.clone(), local_addr);
                 let expect_factory = app_factory.clone();
                 let graceful_shutdown = graceful_shutdown.clone();
-                HttpService::build()
+                let http = HttpService::build()
                     // What actix-web's HttpServer sets: keep-alive connections close promptly on
                     // a graceful stop, and an unread body is discarded for at most a second.
                     .graceful_shutdown_signal(move || {
@@ -128,8 +130,14 @@ impl Application {
                     .finish(fn_factory(move || {
                         let app = app_factory().new_service(());
                         async move { app.await.map(ResumeOrCall::new) }
-                    }))
-                    .tcp()
+                    }));
+                // `HttpService::tcp`, with the connection wrapped so that the dispatcher's own
+                // bodiless error answers get JSON bodies.
+                fn_service(|io: TcpStream| async move {
+                    let peer = io.peer_addr().ok();
+                    Ok((JsonDispatcherErrors::new(io), Protocol::Http1, peer))
+                })
+                .and_then(http)
             })
             .map_err(bind_error)?
             .run();

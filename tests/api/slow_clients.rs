@@ -125,7 +125,7 @@ async fn a_trickled_body_is_cut_off_with_408_at_the_deadline() {
         "{text}"
     );
     assert!(
-        text.ends_with(r#"{"detail":"The request body was not received in time."}"#),
+        text.ends_with(r#"{"detail":"The request was not received in time."}"#),
         "{text}"
     );
     assert_eq!(app.all_stations().await.len(), 0);
