@@ -28,7 +28,7 @@ use futures_util::Stream;
 use futures_util::future::LocalBoxFuture;
 
 /// The app's answer to a request, boxed so both services can hold it.
-type Answer = LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>;
+pub type Answer = LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>;
 
 fn boxed_answer<B: MessageBody + 'static>(
     answer: impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + 'static,
@@ -108,7 +108,8 @@ where
     }
 }
 
-/// The main service: goes on with an answer the expect service started, or calls `app`.
+/// The main service: goes on with an answer the expect service started, or calls `app` (a boxed
+/// service, whose futures are already [`Answer`]s).
 pub struct ResumeOrCall<S> {
     app: S,
 }
@@ -120,11 +121,14 @@ impl<S> ResumeOrCall<S> {
     }
 }
 
-impl<S, B> Service<Request> for ResumeOrCall<S>
+impl<S> Service<Request> for ResumeOrCall<S>
 where
-    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    S::Future: 'static,
-    B: MessageBody + 'static,
+    S: Service<
+            Request,
+            Response = ServiceResponse<BoxBody>,
+            Error = actix_web::Error,
+            Future = Answer,
+        >,
 {
     type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
@@ -136,7 +140,8 @@ where
         let in_flight = req.extensions_mut().remove::<InFlight>();
         match in_flight {
             Some(InFlight(answer)) => answer,
-            None => boxed_answer(self.app.call(req)),
+            // The app's own future is already boxed: no allocation more per request.
+            None => self.app.call(req),
         }
     }
 }
