@@ -13,7 +13,6 @@ use actix_web::{App, web};
 
 use crate::api::expect_continue::{ContinueWhenRead, ResumeOrCall};
 use crate::api::parser_errors::JsonDispatcherErrors;
-
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::auth::password::HashError;
@@ -259,20 +258,32 @@ impl ConnectionLimit {
     /// instead of failing with "Too many open files", which also starves the database and logs.
     fn choose(settings: &Settings, backend: crate::db::Backend, workers: usize) -> Self {
         let open_files = rlimit::increase_nofile_limit(u64::MAX).ok();
+        let pool = settings
+            .database
+            .pool_size
+            .unwrap_or_else(|| crate::db::DatabaseSettings::default_pool_size(backend));
+        // SQLite's writer holds a connection beyond the pool.
+        let reserve = FD_RESERVE + FD_PER_DB_CONNECTION * (u64::from(pool) + 1);
+        let affordable = open_files
+            .map(|files| usize::try_from(files.saturating_sub(reserve)).unwrap_or(usize::MAX));
         let (total, configured) = match settings.http.max_connections {
-            Some(total) => (total, true),
-            None => {
-                let pool = settings
-                    .database
-                    .pool_size
-                    .unwrap_or_else(|| crate::db::DatabaseSettings::default_pool_size(backend));
-                // SQLite's writer holds a connection beyond the pool.
-                let reserve = FD_RESERVE + FD_PER_DB_CONNECTION * (u64::from(pool) + 1);
-                let total = open_files.map_or(DEFAULT_MAX_CONNECTIONS, |files| {
-                    usize::try_from(files.saturating_sub(reserve)).unwrap_or(usize::MAX)
-                });
-                (total.min(DEFAULT_MAX_CONNECTIONS), false)
+            Some(total) => {
+                if affordable.is_some_and(|affordable| total > affordable) {
+                    tracing::warn!(
+                        max_connections = total,
+                        open_file_limit = %open_files.unwrap_or_default(),
+                        "--max-connections is more than the open-file limit allows: a flood of \
+                         connections will meet \"Too many open files\""
+                    );
+                }
+                (total, true)
             }
+            None => (
+                affordable.map_or(DEFAULT_MAX_CONNECTIONS, |affordable| {
+                    affordable.min(DEFAULT_MAX_CONNECTIONS)
+                }),
+                false,
+            ),
         };
         Self {
             open_files,
