@@ -2,15 +2,21 @@
 //!
 //! Each API resource is wrapped, outermost first, in: default `Allow`/`Vary` headers, content
 //! negotiation (406), the gate (401/403/429, by what the route needs of each method), then the
-//! routes, whose fallback is 405. That nesting is the contract's order of checks.
+//! routes, whose fallback is 405. That nesting is the contract's order of checks. API answers
+//! are never cached by shared caches (`Cache-Control: private, no-cache`), errors included.
 
 pub mod body;
+pub mod expect_continue;
 pub mod guard;
 pub mod health;
 pub mod links;
 pub mod negotiation;
+pub mod parser_errors;
 pub mod query;
+pub mod request_checks;
 pub mod request_log;
+pub mod security_headers;
+pub mod slow_clients;
 pub mod stations;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -92,7 +98,9 @@ fn api_resource(
         .wrap(
             DefaultHeaders::new()
                 .add((header::ALLOW, allow))
-                .add((header::VARY, "Accept")),
+                .add((header::VARY, "Accept"))
+                // Answers for one admin: no shared cache may keep them, and a client revalidates.
+                .add((header::CACHE_CONTROL, "private, no-cache")),
         )
 }
 

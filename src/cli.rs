@@ -147,6 +147,24 @@ struct ServeArgs {
     #[arg(long, env = "STATION_MAX_PAGE_SIZE", default_value_t = HttpSettings::default().max_page_size,
           value_parser = clap::value_parser!(i64).range(1..=100_000))]
     max_page_size: i64,
+    /// Seconds a request's body may take to arrive (counted from its head); a slower one gets
+    /// 408 and its connection is closed.
+    #[arg(long, env = "STATION_BODY_TIMEOUT_SECS", default_value_t = HttpSettings::default().body_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout_secs: u64,
+    /// The most connections served at once, all workers together; more wait to be accepted
+    /// [default: what the open-file limit allows, less a reserve for the database and logs].
+    #[arg(long, env = "STATION_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+    /// A host name requests may be addressed to (repeatable; the environment variable takes a
+    /// comma-separated list). Compared without the port and case-insensitively; `.example.com`
+    /// also allows its subdomains, `*` allows any. Others get 400. Unset: every host is accepted.
+    #[arg(
+        long = "allowed-host",
+        env = "STATION_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "STATION_WORKERS")]
     workers: Option<usize>,
@@ -179,6 +197,16 @@ impl ServeArgs {
             trust_proxy: self.trust_proxy,
             max_body_bytes: self.max_body_bytes,
             max_page_size: self.max_page_size,
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            allowed_hosts: self
+                .allowed_hosts
+                .iter()
+                .map(|host| host.trim().to_owned())
+                .filter(|host| !host.is_empty())
+                .collect(),
+            max_connections: self
+                .max_connections
+                .map(|most| usize::try_from(most).unwrap_or(usize::MAX)),
             ..HttpSettings::default()
         };
         settings.auth = AuthSettings {

@@ -51,6 +51,14 @@ pub struct HttpSettings {
     pub page_size: i64,
     /// The largest `page_size` a client may ask for.
     pub max_page_size: i64,
+    /// How long a request's body may take to arrive, counted from its head; then 408.
+    pub body_timeout: Duration,
+    /// The hosts a request may name (Django's `ALLOWED_HOSTS`: no port, any case, `.example.com`
+    /// for a domain and its subdomains, `*` for any); empty accepts every host.
+    pub allowed_hosts: Vec<String>,
+    /// The most connections served at once, all workers together; `None` to derive it from the
+    /// process's open-file limit.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for HttpSettings {
@@ -60,6 +68,9 @@ impl Default for HttpSettings {
             max_body_bytes: 256 * 1024,
             page_size: 10,
             max_page_size: 1000,
+            body_timeout: Duration::from_secs(30),
+            allowed_hosts: Vec::new(),
+            max_connections: None,
         }
     }
 }

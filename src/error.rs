@@ -51,6 +51,22 @@ pub enum ApiError {
     /// 413: a body over the configured limit.
     #[error("Request body is too large.")]
     PayloadTooLarge,
+    /// 408: the request (its head, or its body) did not arrive within the configured time; the
+    /// connection closes.
+    #[error("The request was not received in time.")]
+    RequestTimeout,
+    /// 400: a request HTTP cannot parse (answered by actix-http; see `api::parser_errors`).
+    #[error("Malformed request.")]
+    MalformedRequest,
+    /// 431: a request head over actix-http's limit (answered by actix-http).
+    #[error("Request header fields too large.")]
+    RequestHeaderTooLarge,
+    /// 400: the `Host` (or trusted `X-Forwarded-Host`) is not one of the allowed hosts.
+    #[error("Invalid Host header.")]
+    InvalidHost,
+    /// 400: more than one `Authorization` header.
+    #[error("Multiple Authorization headers.")]
+    MultipleAuthorization,
     /// 400: list parameters with bad values, each with DRF-style messages.
     #[error("Invalid query parameters.")]
     InvalidQuery(InvalidQuery),
@@ -188,9 +204,14 @@ impl ResponseError for ApiError {
             Self::NotFound | Self::StationNotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MalformedBody(_) | Self::Invalid(_) | Self::InvalidQuery(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RequestHeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::MalformedBody(_)
+            | Self::Invalid(_)
+            | Self::InvalidQuery(_)
+            | Self::MalformedRequest
+            | Self::InvalidHost
+            | Self::MultipleAuthorization => StatusCode::BAD_REQUEST,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,11 +1,18 @@
 //! Wiring: open the database, apply migrations, build shared state, bind, and serve.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_http::{HttpService, Protocol};
+use actix_service::{ServiceFactory, ServiceFactoryExt as _, map_config};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse, fn_factory, fn_service};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, web};
 
+use crate::api::expect_continue::{ContinueWhenRead, ResumeOrCall};
+use crate::api::parser_errors::JsonDispatcherErrors;
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::auth::password::HashError;
@@ -81,21 +88,58 @@ impl Application {
             address: settings.bind.clone(),
             source,
         };
-        let port = listener.local_addr().map_err(bind_error)?.port();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .configure(api::configure)
-                .default_service(web::to(api::not_found))
-                .wrap(from_fn(api::json_error_bodies))
-                .wrap(from_fn(api::request_log::log_request))
-        })
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .disable_signals();
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers.max(1));
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let port = local_addr.port();
+        let workers = settings.workers.map_or_else(
+            || std::thread::available_parallelism().map_or(2, usize::from),
+            |workers| workers.max(1),
+        );
+        let limit = ConnectionLimit::choose(&settings, database.backend(), workers);
+        limit.log();
+        if settings.http.allowed_hosts.is_empty() {
+            tracing::info!("every Host header is accepted (no --allowed-host given)");
+        } else {
+            tracing::info!(allowed_hosts = ?settings.http.allowed_hosts, "Host headers accepted");
         }
-        let server = server.listen(listener).map_err(bind_error)?.run();
+        let builder = Server::build()
+            .workers(workers)
+            .max_concurrent_connections(limit.per_worker)
+            .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            .disable_signals();
+        let graceful_shutdown = builder.graceful_shutdown_signal();
+        let server = builder
+            .listen("station-api", listener, move || {
+                let app_factory = app_factory(state.clone(), local_addr);
+                let expect_factory = app_factory.clone();
+                let graceful_shutdown = graceful_shutdown.clone();
+                let http = HttpService::build()
+                    // What actix-web's HttpServer sets: keep-alive connections close promptly on
+                    // a graceful stop, and an unread body is discarded for at most a second.
+                    .graceful_shutdown_signal(move || {
+                        let signal = graceful_shutdown.clone();
+                        async move { signal.notified().await }
+                    })
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .h1_allow_half_closed(true)
+                    .local_addr(local_addr)
+                    .expect(fn_factory(move || {
+                        let app = expect_factory().new_service(());
+                        async move { app.await.map(ContinueWhenRead::new) }
+                    }))
+                    .finish(fn_factory(move || {
+                        let app = app_factory().new_service(());
+                        async move { app.await.map(ResumeOrCall::new) }
+                    }));
+                // `HttpService::tcp`, with the connection wrapped so that the dispatcher's own
+                // bodiless error answers get JSON bodies.
+                fn_service(|io: TcpStream| async move {
+                    let peer = io.peer_addr().ok();
+                    Ok((JsonDispatcherErrors::new(io), Protocol::Http1, peer))
+                })
+                .and_then(http)
+            })
+            .map_err(bind_error)?
+            .run();
         // Registered now, not when serving starts, so a signal sent as soon as the server says it
         // is listening is already handled gracefully.
         let shutdown_signals = if settings.handle_signals {
@@ -135,6 +179,134 @@ impl Application {
         self.server.await
     }
 }
+
+/// What builds the app for one worker: called twice per worker, since the service that decides
+/// on `Expect: 100-continue` runs an instance of its own (see [`crate::api::expect_continue`]).
+/// actix-web's `HttpServer` offers no way to replace that service, so the server is assembled
+/// from actix-server and actix-http here as `HttpServer::listen` does.
+fn app_factory(
+    state: web::Data<AppState>,
+    local_addr: SocketAddr,
+) -> impl Fn() -> actix_service::boxed::BoxServiceFactory<
+    (),
+    actix_http::Request,
+    ServiceResponse<actix_web::body::BoxBody>,
+    actix_web::Error,
+    (),
+> + Clone {
+    move || {
+        let host = local_addr.to_string();
+        // `AppConfig::new` is crate-private; this is the constructor actix-web's own test server
+        // uses. It names the bound address as the host for requests that give none.
+        let app = map_config(app(state.clone()), move |()| {
+            AppConfig::__priv_test_new(false, host.clone(), local_addr)
+        });
+        actix_service::boxed::factory(actix_service::ServiceFactoryExt::map(
+            app,
+            ServiceResponse::map_into_boxed_body,
+        ))
+    }
+}
+
+/// The app: routes, then the middleware every request passes, outermost last.
+fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .configure(api::configure)
+        .default_service(web::to(api::not_found))
+        .wrap(from_fn(api::json_error_bodies))
+        .wrap(from_fn(api::request_checks::check_request_head))
+        .wrap(from_fn(api::slow_clients::bound_request_body))
+        .wrap(from_fn(api::security_headers::add_security_headers))
+        .wrap(from_fn(api::request_log::log_request))
+}
+
+/// Open files kept for everything but client connections: the listener, the runtime's own
+/// descriptors per worker, standard streams, log files.
+const FD_RESERVE: u64 = 64;
+/// Open files kept per pooled database connection: a socket, or SQLite's database, WAL and
+/// shared-memory files and a journal.
+const FD_PER_DB_CONNECTION: u64 = 4;
+
+/// How many client connections the server keeps open at once.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimit {
+    /// The open-file limit the process runs with (after raising it), if known.
+    open_files: Option<u64>,
+    /// Workers sharing the limit.
+    workers: usize,
+    /// What each worker accepts (actix's limit is per worker).
+    per_worker: usize,
+    /// Configured rather than derived from the open-file limit.
+    configured: bool,
+}
+
+impl ConnectionLimit {
+    /// Raises the soft open-file limit to the hard one, then picks the per-worker connection
+    /// limit: the configured total, or what the open files allow once the database and the
+    /// process's own files are provided for. Past it, connections wait in the listen queue
+    /// instead of failing with "Too many open files", which also starves the database and logs.
+    fn choose(settings: &Settings, backend: crate::db::Backend, workers: usize) -> Self {
+        let open_files = rlimit::increase_nofile_limit(u64::MAX).ok();
+        let pool = settings
+            .database
+            .pool_size
+            .unwrap_or_else(|| crate::db::DatabaseSettings::default_pool_size(backend));
+        // SQLite's writer holds a connection beyond the pool.
+        let reserve = FD_RESERVE + FD_PER_DB_CONNECTION * (u64::from(pool) + 1);
+        let affordable = open_files
+            .map(|files| usize::try_from(files.saturating_sub(reserve)).unwrap_or(usize::MAX));
+        let (total, configured) = match settings.http.max_connections {
+            Some(total) => {
+                if affordable.is_some_and(|affordable| total > affordable) {
+                    tracing::warn!(
+                        max_connections = total,
+                        open_file_limit = %open_files.unwrap_or_default(),
+                        "--max-connections is more than the open-file limit allows: a flood of \
+                         connections will meet \"Too many open files\""
+                    );
+                }
+                (total, true)
+            }
+            None => (
+                affordable.map_or(DEFAULT_MAX_CONNECTIONS, |affordable| {
+                    affordable.min(DEFAULT_MAX_CONNECTIONS)
+                }),
+                false,
+            ),
+        };
+        Self {
+            open_files,
+            workers,
+            per_worker: (total / workers).max(1),
+            configured,
+        }
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            max_connections = self.per_worker * self.workers,
+            per_worker = self.per_worker,
+            workers = self.workers,
+            open_file_limit = %self.open_files.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+            source = if self.configured { "--max-connections" } else { "open-file limit" },
+            "connection limit chosen"
+        );
+    }
+}
+
+/// The most connections when the open-file limit does not say otherwise.
+const DEFAULT_MAX_CONNECTIONS: usize = 25_000;
 
 /// SIGTERM and SIGINT (Ctrl-C), both meaning "stop gracefully".
 struct ShutdownSignals {

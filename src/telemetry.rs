@@ -7,6 +7,9 @@
 //! line. A writer that finds the buffer past [`MOST_BUFFERED`] writes it out itself, so a slow
 //! destination slows logging down instead of growing memory or dropping lines.
 //!
+//! What clients get wrong (requests actix-http cannot parse) is logged at WARN and rate-limited,
+//! never at ERROR: see [`CLIENT_ERROR_TARGET`].
+//!
 //! Lines are formatted by [`LineFormat`]: the layout of `tracing-subscriber`'s default (time,
 //! level, target, message, `key=value` fields), written directly instead of through its layers of
 //! styled `Display` wrappers, which took a tenth of a request's instructions (callgrind).
@@ -32,12 +35,119 @@ pub const MOST_BUFFERED: usize = 2 * 1024 * 1024;
 pub fn init() -> FlushOnDrop {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (log, guard) = BufferedLog::start(std::io::stderr());
+    install_panic_hook(Arc::clone(&log.shared));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(log)
         .event_format(LineFormat)
         .init();
     guard
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which request a thread is serving, for the report of a panic
+
+/// A request as a panic report names it: method, path (never the query string, which may hold
+/// secrets) and the client's request id, if it sent a sane one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLabel(Arc<str>);
+
+impl RequestLabel {
+    /// The label of a request.
+    pub fn new(method: &str, path: &str, request_id: Option<&str>) -> Self {
+        let sane_id = request_id.filter(|id| {
+            !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+        });
+        let label = match sane_id {
+            Some(id) => format!("method={method} path={path:?} request_id={id:?}"),
+            None => format!("method={method} path={path:?}"),
+        };
+        Self(label.into())
+    }
+}
+
+thread_local! {
+    static SERVING: std::cell::RefCell<Option<RequestLabel>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The request this thread is working for, if any.
+pub fn current_request() -> Option<RequestLabel> {
+    SERVING
+        .try_with(|serving| serving.borrow().clone())
+        .ok()
+        .flatten()
+}
+
+/// Marks this thread as working for `request` until the guard is dropped, when the previous
+/// mark comes back. Request futures set it around each poll; query threads around each query.
+pub fn serving(request: Option<RequestLabel>) -> ServingGuard {
+    let previous = SERVING
+        .try_with(|serving| serving.replace(request))
+        .ok()
+        .flatten();
+    ServingGuard { previous }
+}
+
+/// Restores the previous request mark when dropped.
+pub struct ServingGuard {
+    previous: Option<RequestLabel>,
+}
+
+impl Drop for ServingGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = SERVING.try_with(|serving| serving.replace(previous));
+    }
+}
+
+/// Logs every panic at once, synchronously and flushed, after the lines still buffered, with the
+/// request the thread was serving; then lets the previous hook (the standard message) run. A
+/// panic that aborts the process, or kills a thread nobody watches, is no longer lost with the
+/// last 50 ms of log lines, and it names its request.
+fn install_panic_hook(shared: Arc<Shared>) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(not a string)".to_owned());
+        let location = info.location().map(ToString::to_string);
+        let line = panic_line(
+            std::time::SystemTime::now(),
+            current_request().as_ref(),
+            std::thread::current().name(),
+            &message,
+            location.as_deref(),
+        );
+        shared.write_now(line.as_bytes());
+        previous(info);
+    }));
+}
+
+/// The log line reporting a panic.
+fn panic_line(
+    time: std::time::SystemTime,
+    request: Option<&RequestLabel>,
+    thread: Option<&str>,
+    message: &str,
+    location: Option<&str>,
+) -> String {
+    use std::fmt::Write as _;
+
+    let mut line = String::new();
+    let _ = write_utc_timestamp(&mut line, time);
+    let _ = write!(
+        line,
+        " ERROR {}: panic {} thread={:?} location={:?} message={message:?}",
+        module_path!(),
+        request.map_or("request=-", |label| &label.0),
+        thread.unwrap_or("-"),
+        location.unwrap_or("-"),
+    );
+    line.push('\n');
+    line
 }
 
 /// One line per event: `2026-12-01T19:43:58.193502Z  INFO target: message key=value …`. String
@@ -57,18 +167,85 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         let metadata = event.metadata();
+        let mut level = *metadata.level();
+        let mut suppressed = 0;
+        if metadata.target() == CLIENT_ERROR_TARGET && level == tracing::Level::ERROR {
+            match CLIENT_ERRORS.admit(std::time::Instant::now()) {
+                // Writing nothing drops the event.
+                None => return Ok(()),
+                Some(left_out) => suppressed = left_out,
+            }
+            level = tracing::Level::WARN;
+        }
         write_utc_timestamp(&mut writer, std::time::SystemTime::now())?;
-        write!(
-            writer,
-            " {:>5} {}:",
-            metadata.level().as_str(),
-            metadata.target()
-        )?;
+        write!(writer, " {:>5} {}:", level.as_str(), metadata.target())?;
         event.record(&mut FieldWriter {
             writer: &mut writer,
             result: Ok(()),
         });
+        if suppressed > 0 {
+            write!(writer, " suppressed_since_last={suppressed}")?;
+        }
         writeln!(writer)
+    }
+}
+
+/// Where actix-http logs, at ERROR, what a client did wrong: a request it could not parse
+/// ("stream error: request parse error: …"), a connection reset mid-request, a client too slow to
+/// take its answer. A client can send those as fast as it likes, and none is our failure: they
+/// are written as WARN, and at most [`CLIENT_ERRORS_PER_WINDOW`] per [`CLIENT_ERROR_WINDOW`].
+const CLIENT_ERROR_TARGET: &str = "actix_http::h1::dispatcher";
+/// How many client errors are logged per window.
+pub const CLIENT_ERRORS_PER_WINDOW: u32 = 10;
+/// The window client errors are counted in.
+pub const CLIENT_ERROR_WINDOW: Duration = Duration::from_secs(10);
+
+static CLIENT_ERRORS: LogBudget = LogBudget::new(CLIENT_ERRORS_PER_WINDOW, CLIENT_ERROR_WINDOW);
+
+/// Lets a few lines of a kind through per window and counts the rest.
+struct LogBudget {
+    per_window: u32,
+    window: Duration,
+    state: Mutex<BudgetState>,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    window_start: Option<std::time::Instant>,
+    written: u32,
+    left_out: u64,
+}
+
+impl LogBudget {
+    const fn new(per_window: u32, window: Duration) -> Self {
+        Self {
+            per_window,
+            window,
+            state: Mutex::new(BudgetState {
+                window_start: None,
+                written: 0,
+                left_out: 0,
+            }),
+        }
+    }
+
+    /// `None` if a line at `now` is over budget; otherwise how many were left out since the last
+    /// line written.
+    fn admit(&self, now: std::time::Instant) -> Option<u64> {
+        let mut state = lock(&self.state);
+        let expired = state
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= self.window);
+        if expired {
+            state.window_start = Some(now);
+            state.written = 0;
+        }
+        if state.written >= self.per_window {
+            state.left_out += 1;
+            return None;
+        }
+        state.written += 1;
+        Some(std::mem::take(&mut state.left_out))
     }
 }
 
@@ -162,6 +339,42 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Writes out everything buffered, then `line`, now. For a panic: should the panicking
+    /// thread hold a lock of the log's (a panic while writing a line), it is waited for only
+    /// briefly and the line goes straight to standard error instead.
+    fn write_now(&self, line: &[u8]) {
+        let patience = std::time::Instant::now() + Duration::from_millis(200);
+        loop {
+            match self.destination.try_lock() {
+                Ok(mut destination) => {
+                    if let Ok(mut pending) = self.pending.try_lock() {
+                        let lines = std::mem::take(&mut pending.lines);
+                        drop(pending);
+                        let _ = destination.write_all(&lines);
+                    }
+                    let _ = destination.write_all(line);
+                    let _ = destination.flush();
+                    return;
+                }
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    let mut destination = poisoned.into_inner();
+                    let _ = destination.write_all(line);
+                    let _ = destination.flush();
+                    return;
+                }
+                Err(std::sync::TryLockError::WouldBlock)
+                    if std::time::Instant::now() < patience =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    let _ = std::io::stderr().write_all(line);
+                    return;
+                }
+            }
+        }
+    }
+
     /// Writes out everything buffered so far.
     fn flush(&self) {
         let mut destination = lock(&self.destination);
@@ -373,6 +586,60 @@ mod tests {
             rest,
             "  INFO station_api::telemetry::tests: request status=200 user=\"a\\nb \\\"c\\\"\" path=/station/1/\n"
         );
+    }
+
+    #[test]
+    fn a_log_budget_lets_a_few_lines_through_per_window_and_counts_the_rest() {
+        let budget = LogBudget::new(2, Duration::from_secs(10));
+        let start = std::time::Instant::now();
+        assert_eq!(budget.admit(start), Some(0));
+        assert_eq!(budget.admit(start + Duration::from_secs(1)), Some(0));
+        assert_eq!(budget.admit(start + Duration::from_secs(2)), None);
+        assert_eq!(budget.admit(start + Duration::from_secs(3)), None);
+        assert_eq!(budget.admit(start + Duration::from_secs(10)), Some(2));
+        assert_eq!(budget.admit(start + Duration::from_secs(11)), Some(0));
+    }
+
+    #[test]
+    fn a_panic_report_comes_at_once_after_the_buffered_lines_and_names_the_request() {
+        let captured = Captured::default();
+        let (log, _guard) = BufferedLog::start(captured.clone());
+        log.make_writer().write_all(b"buffered line\n").unwrap();
+        let request = RequestLabel::new("POST", "/station/", Some("abc-123"));
+        let _serving = serving(Some(request));
+
+        let line = panic_line(
+            std::time::UNIX_EPOCH,
+            current_request().as_ref(),
+            Some("actix-rt|system:0|arbiter:1"),
+            "boom",
+            Some("src/api/stations.rs:10:5"),
+        );
+        log.shared.write_now(line.as_bytes());
+
+        assert_eq!(
+            text(&captured),
+            "buffered line\n1970-01-01T00:00:00.000000Z ERROR station_api::telemetry: panic \
+             method=POST path=\"/station/\" request_id=\"abc-123\" \
+             thread=\"actix-rt|system:0|arbiter:1\" location=\"src/api/stations.rs:10:5\" \
+             message=\"boom\"\n"
+        );
+    }
+
+    #[test]
+    fn the_request_mark_is_restored_when_its_guard_goes_and_insane_ids_are_left_out() {
+        let outer = RequestLabel::new("GET", "/a/", None);
+        let inner = RequestLabel::new("GET", "/b/", Some("bad id\nwith newline"));
+        assert_eq!(inner, RequestLabel::new("GET", "/b/", None));
+        {
+            let _outer = serving(Some(outer.clone()));
+            {
+                let _inner = serving(Some(inner.clone()));
+                assert_eq!(current_request(), Some(inner));
+            }
+            assert_eq!(current_request(), Some(outer));
+        }
+        assert_eq!(current_request(), None);
     }
 
     #[test]

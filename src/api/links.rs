@@ -38,6 +38,17 @@ fn is_plausible_host(host: &str) -> bool {
         })
 }
 
+/// The host (with its port, if any) the client addressed: the proxy's `X-Forwarded-Host` with
+/// `trust_proxy`, else `Host`, else the request target's authority. Unchecked.
+pub fn requested_host(req: &HttpRequest, trust_proxy: bool) -> Option<&str> {
+    let headers = req.headers();
+    trust_proxy
+        .then(|| first_header_value(headers, "x-forwarded-host"))
+        .flatten()
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
 impl Origin {
     /// The origin of `req`; proxy headers count only with `trust_proxy`.
     pub fn of(req: &HttpRequest, trust_proxy: bool) -> Self {
@@ -53,9 +64,7 @@ impl Origin {
             Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
             _ => "http",
         };
-        let host = forwarded("x-forwarded-host")
-            .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
-            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        let host = requested_host(req, trust_proxy)
             .filter(|host| is_plausible_host(host))
             .map_or_else(|| req.app_config().host().to_owned(), str::to_owned);
         Self(format!("{scheme}://{host}"))

@@ -238,7 +238,9 @@ impl QueryThreads {
         query: impl FnOnce(&mut Session<'_>) -> Result<T, DbError> + Send + 'static,
     ) -> oneshot::Receiver<Result<T, DbError>> {
         let (sender, receiver) = oneshot::channel();
+        let request = crate::telemetry::current_request();
         let run = Box::new(move |session: Result<&mut Session<'_>, &DbError>| {
+            let _serving = crate::telemetry::serving(request);
             let result = match session {
                 Ok(session) => query(session),
                 Err(failure) => Err(failure.for_each_in_batch("the read")),
@@ -377,8 +379,10 @@ impl GroupCommitWriter {
         change: impl FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
     ) -> oneshot::Receiver<Result<T, DbError>> {
         let (sender, receiver) = oneshot::channel();
+        let request = crate::telemetry::current_request();
         let change = Box::new(
             move |transaction: Result<&mut DbConnection, &DbError>| -> Delivery {
+                let _serving = crate::telemetry::serving(request);
                 let outcome = match transaction {
                     // A savepoint per write: one that fails is undone alone; the others commit.
                     Ok(conn) => conn.transaction(change).map_err(DbError::from_query),

@@ -10,14 +10,19 @@ mod helpers;
 mod limits;
 mod listing;
 mod process;
+mod raw;
 
 mod cli;
 mod concurrency;
+mod expect_continue;
 mod generated;
+mod headers;
+mod malformed;
 
 mod auth;
 mod pagination;
 mod protocol;
 mod schema_parity;
+mod slow_clients;
 mod stations;
 mod validation;

@@ -13,6 +13,13 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_station-api");
 /// The binary with cheap hashing and the database at `database_url`.
 pub fn station_api(database_url: &str) -> Command {
     let mut command = Command::new(BINARY);
+    with_service_environment(&mut command, database_url);
+    command
+}
+
+/// Gives `command` the environment [`station_api`] runs the binary with, for a wrapper (a shell
+/// lowering a limit) that starts it.
+pub fn with_service_environment(command: &mut Command, database_url: &str) {
     command
         .env("DATABASE_URL", database_url)
         .env(
@@ -24,7 +31,6 @@ pub fn station_api(database_url: &str) -> Command {
             CHEAP_HASHING.iterations.to_string(),
         )
         .env("RUST_LOG", "warn");
-    command
 }
 
 /// Runs the binary with `args`, writing `stdin` to its standard input (not a terminal).
@@ -85,32 +91,61 @@ pub fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> Option<String> 
     None
 }
 
+/// Every line up to and including the first containing `needle`, waiting at most 30 s.
+pub fn lines_until(lines: &mpsc::Receiver<String>, needle: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => {
+                seen.push(line);
+                return seen;
+            }
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no line containing {needle:?} in {seen:#?}");
+}
+
+/// The port in a start-up line.
+pub fn port_of(line: &str) -> u16 {
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("port="))
+        .and_then(|port| port.parse().ok())
+        .expect("port in the start-up line")
+}
+
 /// Starts `serve` on a free port over the database at `database_url`.
 pub fn start_server(database_url: &str) -> Server {
-    let mut child = station_api(database_url)
+    let child = station_api(database_url)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = lines_of(child.stdout.take().unwrap());
-    let stderr = lines_of(child.stderr.take().unwrap());
-    Server {
-        child,
-        stdout,
-        stderr,
-    }
+    Server::of(child)
 }
 
 impl Server {
+    /// A started server whose piped standard output and error are read on threads.
+    pub fn of(mut child: Child) -> Self {
+        let stdout = child
+            .stdout
+            .take()
+            .map_or_else(|| mpsc::channel().1, lines_of);
+        let stderr = lines_of(child.stderr.take().expect("standard error is piped"));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
     /// The port it listens on, from its start-up line.
     pub fn port(&self) -> u16 {
-        let line = wait_for(&self.stderr, "station-api listening").expect("server starts");
-        line.split_whitespace()
-            .find_map(|field| field.strip_prefix("port="))
-            .and_then(|port| port.parse().ok())
-            .expect("port in the start-up line")
+        port_of(&wait_for(&self.stderr, "station-api listening").expect("server starts"))
     }
 
     /// Sends `signal` (as `kill` spells it) and waits for the process to exit.
@@ -126,5 +161,14 @@ impl Server {
             assert!(std::time::Instant::now() < deadline, "server did not stop");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave its server running; one that stopped it
+        // already gets an error here, which means nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
