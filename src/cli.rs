@@ -15,6 +15,7 @@ use crate::config::{HttpSettings, Settings};
 use crate::db::{Database, DatabaseSettings, redact_password};
 use crate::domain::user::{NewPassword, Username};
 use crate::startup::Application;
+use crate::telemetry::LogFormat;
 
 /// An HTTP API for weather-station sensor readings.
 #[derive(Debug, Parser)]
@@ -24,6 +25,22 @@ pub struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     serve: ServeArgs,
+    /// How log lines are written: text (one line per event) or json (one object per line).
+    #[arg(
+        long,
+        env = "STATION_LOG_FORMAT",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
+    log_format: LogFormat,
+}
+
+impl Cli {
+    /// How log lines are to be written.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = station_api::cli::Cli::parse();
-    let _flush_logs_at_exit = station_api::telemetry::init();
+    let _flush_logs_at_exit = station_api::telemetry::init(cli.log_format());
     match station_api::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
-use tracing_subscriber::fmt::{FmtContext, MakeWriter};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
 /// The longest a logged line waits in the buffer.
@@ -30,17 +30,39 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// How much the buffer holds before a writer writes it out itself.
 pub const MOST_BUFFERED: usize = 2 * 1024 * 1024;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event ([`LineFormat`]).
+    #[default]
+    Text,
+    /// One JSON object per line, with the request span's fields (tracing-subscriber's JSON).
+    Json,
+}
+
 /// Installs the global subscriber; call once, first thing in `main`, and keep the guard until
 /// the process ends: dropping it writes out what is still buffered.
-pub fn init() -> FlushOnDrop {
+pub fn init(format: LogFormat) -> FlushOnDrop {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (log, guard) = BufferedLog::start(std::io::stderr());
     install_panic_hook(Arc::clone(&log.shared));
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(log)
-        .event_format(LineFormat)
-        .init();
+        .with_ansi(false)
+        .with_writer(log);
+    match format {
+        LogFormat::Text => subscriber.event_format(LineFormat).init(),
+        LogFormat::Json => subscriber
+            .event_format(JsonFormat(
+                format::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            ))
+            .fmt_fields(format::JsonFields::new())
+            .init(),
+    }
     guard
 }
 
@@ -150,8 +172,10 @@ fn panic_line(
     line
 }
 
-/// One line per event: `2026-12-01T19:43:58.193502Z  INFO target: message key=value …`. String
-/// values are written quoted and escaped (`{:?}`), so a value can never break a line.
+/// One line per event: `2026-12-01T19:43:58.193502Z  INFO request{id="7f3a…"}: target: message
+/// key=value …`, the spans the event happened in (a request's, with its id) before the target,
+/// as tracing-subscriber's default shows them. String values are written quoted and escaped
+/// (`{:?}`), so a value can never break a line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LineFormat;
 
@@ -162,23 +186,28 @@ where
 {
     fn format_event(
         &self,
-        _: &FmtContext<'_, S, N>,
+        context: &FmtContext<'_, S, N>,
         mut writer: format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         let metadata = event.metadata();
-        let mut level = *metadata.level();
-        let mut suppressed = 0;
-        if metadata.target() == CLIENT_ERROR_TARGET && level == tracing::Level::ERROR {
-            match CLIENT_ERRORS.admit(std::time::Instant::now()) {
-                // Writing nothing drops the event.
-                None => return Ok(()),
-                Some(left_out) => suppressed = left_out,
-            }
-            level = tracing::Level::WARN;
-        }
+        let Some((level, suppressed)) = client_error_budget(event) else {
+            return Ok(());
+        };
         write_utc_timestamp(&mut writer, std::time::SystemTime::now())?;
-        write!(writer, " {:>5} {}:", level.as_str(), metadata.target())?;
+        write!(writer, " {:>5}", level.as_str())?;
+        if let Some(scope) = context.event_scope() {
+            for span in scope.from_root() {
+                write!(writer, " {}", span.name())?;
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    write!(writer, "{{{fields}}}")?;
+                }
+                writer.write_char(':')?;
+            }
+        }
+        write!(writer, " {}:", metadata.target())?;
         event.record(&mut FieldWriter {
             writer: &mut writer,
             result: Ok(()),
@@ -187,6 +216,57 @@ where
             write!(writer, " suppressed_since_last={suppressed}")?;
         }
         writeln!(writer)
+    }
+}
+
+/// The level to write `event` at, and how many like it were left out before it; `None` when it
+/// is to be left out. Only what [`CLIENT_ERROR_TARGET`] logs is changed.
+fn client_error_budget(event: &tracing::Event<'_>) -> Option<(tracing::Level, u64)> {
+    let metadata = event.metadata();
+    let level = *metadata.level();
+    if metadata.target() == CLIENT_ERROR_TARGET && level == tracing::Level::ERROR {
+        let left_out = CLIENT_ERRORS.admit(std::time::Instant::now())?;
+        return Some((tracing::Level::WARN, left_out));
+    }
+    Some((level, 0))
+}
+
+/// tracing-subscriber's JSON lines, with the client errors [`client_error_budget`] rewrites
+/// written by hand at their new level.
+pub struct JsonFormat(format::Format<format::Json>);
+
+impl<S, N> FormatEvent<S, N> for JsonFormat
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &FmtContext<'_, S, N>,
+        mut writer: format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        match client_error_budget(event) {
+            None => Ok(()),
+            Some((level, suppressed)) if level != *event.metadata().level() => {
+                let mut message = String::new();
+                event.record(&mut FieldWriter {
+                    writer: &mut format::Writer::new(&mut message),
+                    result: Ok(()),
+                });
+                let mut timestamp = String::new();
+                write_utc_timestamp(&mut timestamp, std::time::SystemTime::now())?;
+                let line = serde_json::json!({
+                    "timestamp": timestamp,
+                    "level": level.as_str(),
+                    "target": event.metadata().target(),
+                    "message": message.trim_start(),
+                    "suppressed_since_last": suppressed,
+                });
+                writeln!(writer, "{line}")
+            }
+            Some(_) => self.0.format_event(context, writer, event),
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! One structured log event per request: method, path, status, latency and user. Never the
-//! query string's secrets, the body, or the `Authorization` header. While a request's work runs,
-//! its thread is marked as serving it, so a panic report names the request.
+//! query string's secrets, the body, or the `Authorization` header. Each request runs in a
+//! `request` span carrying its id (the client's `X-Request-Id` when it sent a sane one, a new one
+//! otherwise, echoed in the response), so every line it logs, on the worker or on a query
+//! thread, names it. While a request's work runs, its thread is marked as serving it, so a panic
+//! report names the request.
 
 use std::future::poll_fn;
 use std::pin::pin;
@@ -11,8 +14,25 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
+use actix_web::http::header::{HeaderName, HeaderValue};
+use tracing::Instrument as _;
+
 use crate::api::guard::CallerName;
 use crate::telemetry::{RequestLabel, serving};
+
+/// The header a request's id travels in, both ways.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A client's request id, if it is one we can log and echo as it is: 1 to 128 visible ASCII
+/// characters.
+fn sane_request_id(id: &str) -> Option<&str> {
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())).then_some(id)
+}
+
+/// A new request id: 64 random bits, as 16 hex digits.
+fn new_request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
 
 /// Middleware: marks the thread as serving the request while its work runs, and logs the
 /// request once it has been answered.
@@ -20,18 +40,19 @@ pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let label = RequestLabel::new(
-        req.method().as_str(),
-        req.path(),
-        req.headers()
-            .get("x-request-id")
-            .and_then(|id| id.to_str().ok()),
-    );
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .and_then(sane_request_id)
+        .map_or_else(new_request_id, str::to_owned);
+    let label = RequestLabel::new(req.method().as_str(), req.path(), Some(&request_id));
+    let span = tracing::info_span!("request", id = %request_id);
     let logged = tracing::enabled!(tracing::Level::INFO);
     let started = Instant::now();
     let method = logged.then(|| req.method().clone());
     let path = logged.then(|| req.path().to_owned());
-    let mut answer = pin!(next.call(req));
+    let mut answer = pin!(next.call(req).instrument(span.clone()));
     // Requests interleave on a worker thread: the mark is set for each poll, not for the whole
     // request.
     let response = poll_fn(|cx| {
@@ -39,6 +60,11 @@ pub async fn log_request(
         answer.as_mut().poll(cx)
     })
     .await?;
+    let mut response = response;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let _in_span = span.enter();
     if let (Some(method), Some(path)) = (method, path) {
         let user = response
             .request()

@@ -22,6 +22,7 @@ mod malformed;
 mod auth;
 mod pagination;
 mod protocol;
+mod request_ids;
 mod schema_parity;
 mod slow_clients;
 mod stations;

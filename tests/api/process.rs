@@ -108,11 +108,19 @@ pub fn lines_until(lines: &mpsc::Receiver<String>, needle: &str) -> Vec<String> 
     panic!("no line containing {needle:?} in {seen:#?}");
 }
 
-/// The port in a start-up line.
+/// The port in a start-up line, logged as text (`port=N`) or as JSON (`"port":N`).
 pub fn port_of(line: &str) -> u16 {
+    let from_json = || {
+        serde_json::from_str::<serde_json::Value>(line)
+            .ok()?
+            .get("port")?
+            .as_u64()
+            .and_then(|port| u16::try_from(port).ok())
+    };
     line.split_whitespace()
         .find_map(|field| field.strip_prefix("port="))
         .and_then(|port| port.parse().ok())
+        .or_else(from_json)
         .expect("port in the start-up line")
 }
 
