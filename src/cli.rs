@@ -76,8 +76,8 @@ struct DatabaseArgs {
         hide_env_values = true
     )]
     database_url: String,
-    /// The most database connections to open for queries [default: one per core on SQLite, 8 on
-    /// PostgreSQL and MySQL/MariaDB].
+    /// The most database connections to open for queries [default: one per two cores on SQLite
+    /// (at least one), 8 on PostgreSQL and MySQL/MariaDB].
     #[arg(long, env = "STATION_DB_POOL_SIZE")]
     db_pool_size: Option<u32>,
     /// Seconds a request waits for a free connection before answering 503.
