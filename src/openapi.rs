@@ -88,7 +88,10 @@ fn shared_responses() -> Vec<(&'static str, &'static str, Response)> {
         (
             "403",
             "Forbidden",
-            error_response("Authenticated, but not an active staff user.", None),
+            error_response(
+                "Authenticated, but not allowed this operation (not an active staff user).",
+                None,
+            ),
         ),
         (
             "406",
@@ -99,7 +102,7 @@ fn shared_responses() -> Vec<(&'static str, &'static str, Response)> {
             "429",
             "TooManyRequests",
             error_response(
-                "Too many failed logins from this client or for this username.",
+                "Too many failed logins from this client.",
                 Some((
                     "Retry-After",
                     Type::Integer,

@@ -11,13 +11,13 @@ use crate::api::guard::Session;
 use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::StationRow;
-use crate::db::station_repository;
+use crate::db::{DbConnection, QueryResult, station_repository};
 use crate::domain::listing::{
     CursorPosition, Direction, ListQuery, ListQueryError, PageRequest, PageSizeLimits,
 };
 use crate::domain::station::{
-    LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS, NewStation,
-    StationPatch, TEMPERATURE_MAX, TEMPERATURE_MIN, TIMESTAMP_MAX, TIMESTAMP_MIN,
+    InvalidStation, LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS,
+    NewStation, StationPatch, TEMPERATURE_MAX, TEMPERATURE_MIN, TIMESTAMP_MAX, TIMESTAMP_MIN,
 };
 use crate::error::{ApiError, ErrorDetail, QueryParameterErrors, ValidationErrors};
 
@@ -470,18 +470,12 @@ pub async fn update_station(
     session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let parsed = read_body(&req, payload, session.state().http().max_body_bytes)
-        .await
-        .and_then(|body| NewStation::parse(&body).map_err(ApiError::Invalid));
-    let new_station = match parsed {
-        Ok(new_station) => new_station,
-        Err(error) => return Err(unless_missing(&session, id, error).await),
-    };
-    let row = session
-        .write(move |conn| station_repository::replace(conn, id, &new_station))
-        .await?
-        .ok_or(ApiError::StationNotFound)?;
+    let row = change_station(
+        (req, id, payload, &session),
+        NewStation::parse,
+        station_repository::replace,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
 }
 
@@ -512,19 +506,39 @@ pub async fn partial_update_station(
     session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
+    let row = change_station(
+        (req, id, payload, &session),
+        StationPatch::parse,
+        station_repository::patch,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
+}
+
+/// What a PUT or PATCH of one reading brings: the request, the id in its path, its body and the
+/// checked session.
+type ChangeRequest<'s> = (HttpRequest, web::Path<String>, web::Payload, &'s Session);
+
+/// PUT and PATCH: parses the id, reads the body and `parse`s it into a change, then `apply`s the
+/// change in a write; the row as written. A missing reading is 404 before any body error (the
+/// contract's order of checks), and after the write when it went missing meanwhile.
+async fn change_station<C: Send + 'static>(
+    (req, id, payload, session): ChangeRequest<'_>,
+    parse: fn(&Value) -> Result<C, InvalidStation>,
+    apply: fn(&mut DbConnection, i64, &C) -> QueryResult<Option<StationRow>>,
+) -> Result<StationRow, ApiError> {
     let id = parse_id(&id)?;
     let parsed = read_body(&req, payload, session.state().http().max_body_bytes)
         .await
-        .and_then(|body| StationPatch::parse(&body).map_err(ApiError::Invalid));
-    let changes = match parsed {
-        Ok(changes) => changes,
-        Err(error) => return Err(unless_missing(&session, id, error).await),
+        .and_then(|body| parse(&body).map_err(ApiError::Invalid));
+    let change = match parsed {
+        Ok(change) => change,
+        Err(error) => return Err(unless_missing(session, id, error).await),
     };
-    let row = session
-        .write(move |conn| station_repository::patch(conn, id, &changes))
+    session
+        .write(move |conn| apply(conn, id, &change))
         .await?
-        .ok_or(ApiError::StationNotFound)?;
-    Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
+        .ok_or(ApiError::StationNotFound)
 }
 
 /// Delete a reading.
