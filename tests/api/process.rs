@@ -126,8 +126,15 @@ pub fn port_of(line: &str) -> u16 {
 
 /// Starts `serve` on a free port over the database at `database_url`.
 pub fn start_server(database_url: &str) -> Server {
+    start_server_with(database_url, &[])
+}
+
+/// Starts `serve` with `options` on a free port over the database at `database_url`.
+pub fn start_server_with(database_url: &str, options: &[&str]) -> Server {
     let child = station_api(database_url)
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        .arg("serve")
+        .args(options)
+        .args(["--bind", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

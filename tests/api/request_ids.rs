@@ -2,12 +2,10 @@
 //! comes back in the response, and every log line the request writes names it, in text and in
 //! JSON logs.
 
-use std::process::Stdio;
-
 use reqwest::{Method, StatusCode};
 
 use crate::helpers::{TestDatabase, header, send, spawn_app};
-use crate::process::{Server, lines_until, station_api, wait_for};
+use crate::process::{Server, lines_until, start_server_with, wait_for};
 
 #[actix_web::test]
 async fn a_sane_request_id_is_echoed_and_any_other_is_replaced_by_a_new_one() {
@@ -54,14 +52,7 @@ async fn a_sane_request_id_is_echoed_and_any_other_is_replaced_by_a_new_one() {
 
 /// Starts `serve` with `--log-format FORMAT`, logging at INFO.
 fn server_logging(database_url: &str, format: &str) -> Server {
-    let child = station_api(database_url)
-        .args(["serve", "--log-format", format, "--bind", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    Server::of(child)
+    start_server_with(database_url, &["--log-format", format])
 }
 
 #[actix_web::test]
