@@ -2,8 +2,9 @@
 """Load benchmark for station-api against an actix-web "ceiling" server, both on loopback.
 
 Runs each scenario with wrk at several connection counts, first against the ceiling (constant
-bodies, no auth, no database: examples/ceiling.rs), then against the release build of the service
-on SQLite with a seeded table and HTTP basic auth, and prints a Markdown table with requests/s,
+bodies, no auth, no database: examples/ceiling.rs), then against the dist build of the service
+(`cargo build --profile dist`: the release build with fat LTO) on SQLite with a seeded table and
+HTTP basic auth, and prints a Markdown table with requests/s,
 p50/p99 latency, errors, the server's peak RSS and the ratio to the ceiling measured in the same
 run. The table is also written to bench/results/.
 
@@ -152,17 +153,21 @@ class Server:
 
 
 def build() -> None:
-    log("building the release binary and the ceiling server ...")
+    log("building the dist binary (the release build, with whole-program optimization) and the "
+        "ceiling server ...")
+    started = time.monotonic()
     subprocess.run(
-        ["cargo", "build", "--release", "--locked", "--bin", "station-api", "--example", "ceiling"],
+        ["cargo", "build", "--profile", "dist", "--locked", "--bin", "station-api",
+         "--example", "ceiling"],
         cwd=ROOT, check=True,
     )
+    log(f"the dist build took {time.monotonic() - started:.0f} s")
 
 
 def start_ceiling(workers: int) -> Server:
     port = free_port()
     process = subprocess.Popen(
-        [str(ROOT / "target/release/examples/ceiling"), "--bind", f"127.0.0.1:{port}",
+        [str(ROOT / "target/dist/examples/ceiling"), "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -170,7 +175,7 @@ def start_ceiling(workers: int) -> Server:
     return Server("ceiling", process, port, {"BENCH_AUTH": "", "BENCH_ROWS": "10000"})
 
 
-BINARY = str(ROOT / "target/release/station-api")
+BINARY = str(ROOT / "target/dist/station-api")
 
 
 def seed_sql(rows: int) -> str:
@@ -392,7 +397,7 @@ def load_run(args: argparse.Namespace) -> int:
         "",
         f"- command: `{command_line()}` at commit `{git_commit()}`",
         f"- machine: {machine()}; wrk and both servers on the same machine, over loopback",
-        f"- service: release build, {rows:,} seeded readings, HTTP basic auth (Argon2id defaults), "
+        f"- service: dist build (release, fat LTO), {rows:,} seeded readings, HTTP basic auth (Argon2id defaults), "
         f"{workers} workers, default settings and logging (info, to a file); {seconds} s per cell",
         f"- ceiling: `examples/ceiling.rs`, actix-web with constant bodies of the same sizes, "
         f"no auth, no database, {workers} workers; measured right before each cell of the service",
@@ -563,7 +568,7 @@ def instructions_run(args: argparse.Namespace) -> int:
         workdir = Path(tmp)
         store = SqliteStore(workdir, args.rows)
         token = base64.b64encode(f"bench:{store.password}".encode()).decode()
-        ceiling = [str(ROOT / "target/release/examples/ceiling"), "--workers", str(args.workers)]
+        ceiling = [str(ROOT / "target/dist/examples/ceiling"), "--workers", str(args.workers)]
         service = [BINARY, "serve", "--workers", str(args.workers)]
         for scenario in INSTRUCTION_SCENARIOS:
             log(f"{scenario}: {requests:,} requests under callgrind, ceiling then service ...")

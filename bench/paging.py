@@ -2,7 +2,7 @@
 """Deep paging at 1 M and 10 M rows: page numbers against cursors, and a filtered time range.
 
 Loads a synthetic network (10 stations, one reading each every 3 s) straight into a migrated
-database, starts the release build of the service on it, and times, one request at a time over a
+database, starts the dist build of the service on it, and times, one request at a time over a
 kept-alive connection:
 
   - the first page, by page number (with `count`) and by cursor (without);
@@ -99,7 +99,7 @@ def with_database(server_url: str, name: str) -> str:
 
 
 class Service:
-    """The release binary serving `database_url`, with its log in a file."""
+    """The dist binary serving `database_url`, with its log in a file."""
 
     def __init__(self, database_url: str, workdir: Path) -> None:
         self.env = {**os.environ, "DATABASE_URL": database_url, "RUST_LOG": "info"}
