@@ -86,8 +86,8 @@ struct DatabaseArgs {
     /// Milliseconds SQLite waits for another process's write lock.
     #[arg(long, env = "STATION_DB_BUSY_TIMEOUT_MS", default_value_t = 5000)]
     db_busy_timeout_ms: u64,
-    /// Milliseconds one statement may run (on SQLite, the list's queries) before the request
-    /// gets 503 (0: no limit).
+    /// Milliseconds one statement may run (on SQLite, the list's pattern scans: search and
+    /// name__icontains) before the request gets 503 (0: no limit).
     #[arg(
         long,
         env = "STATION_DB_STATEMENT_TIMEOUT_MS",

@@ -69,6 +69,12 @@ pub fn init(format: LogFormat) -> FlushOnDrop {
 // ---------------------------------------------------------------------------------------------
 // Which request a thread is serving, for the report of a panic
 
+/// A client's request id, if it is one that can be logged and echoed as it is: 1 to 128 visible
+/// ASCII characters.
+pub fn sane_request_id(id: &str) -> Option<&str> {
+    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())).then_some(id)
+}
+
 /// A request as a panic report names it: method, path (never the query string, which may hold
 /// secrets) and the client's request id, if it sent a sane one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,10 +83,7 @@ pub struct RequestLabel(Arc<str>);
 impl RequestLabel {
     /// The label of a request.
     pub fn new(method: &str, path: &str, request_id: Option<&str>) -> Self {
-        let sane_id = request_id.filter(|id| {
-            !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
-        });
-        let label = match sane_id {
+        let label = match request_id.and_then(sane_request_id) {
             Some(id) => format!("method={method} path={path:?} request_id={id:?}"),
             None => format!("method={method} path={path:?}"),
         };

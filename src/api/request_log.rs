@@ -18,16 +18,10 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use tracing::Instrument as _;
 
 use crate::api::guard::CallerName;
-use crate::telemetry::{RequestLabel, serving};
+use crate::telemetry::{RequestLabel, sane_request_id, serving};
 
 /// The header a request's id travels in, both ways.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// A client's request id, if it is one we can log and echo as it is: 1 to 128 visible ASCII
-/// characters.
-fn sane_request_id(id: &str) -> Option<&str> {
-    (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())).then_some(id)
-}
 
 /// A new request id: 64 random bits, as 16 hex digits.
 fn new_request_id() -> String {

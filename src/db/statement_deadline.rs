@@ -2,11 +2,12 @@
 //! MariaDB's `max_statement_time`) does not have.
 //!
 //! SQLite's own mechanisms for it (a progress handler, `sqlite3_interrupt`) need the raw
-//! connection handle, which Diesel does not lend out. So the list's queries carry one more
-//! condition, `within_statement_time()`, a function SQLite calls for every row it examines: past
-//! the limit it fails, and SQLite abandons the statement with that error. Without it one slow
-//! filtered scan would hold a query thread (on two cores, the only one) while every other request
-//! waited for it and got a 503.
+//! connection handle, which Diesel does not lend out. So the list's pattern scans (`search`,
+//! `name__icontains`: a `LIKE '%…%'` per term per row, no index) carry one more condition,
+//! `within_statement_time()`, a function SQLite calls for every row it examines: past the limit
+//! it fails, and SQLite abandons the statement with that error. Without it one slow scan would
+//! hold a query thread (on two cores, the only one) while every other request waited for it and
+//! got a 503. Statements that walk an index range are not timed on SQLite.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
