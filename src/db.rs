@@ -82,6 +82,19 @@ pub use connection::{Backend, DbConnection, redact_password};
 use connection::{ConnectionManager, Target};
 use executor::{Claim, GroupCommitWriter, QueryThreads};
 
+/// Sets up the TLS library the PostgreSQL and MySQL clients share, once per process, before
+/// either opens a connection; the server and anything else in the process that connects to
+/// those databases directly (the test suite does) call it first.
+///
+/// OpenSSL, initialised by the clients themselves, registers a cleanup that runs at process exit
+/// and frees its global state while other threads may still be using a TLS connection (a pool
+/// dropping one, a request finishing), which crashed processes at exit ("double free or
+/// corruption"). Initialised here first, it registers no such cleanup; the memory goes back to
+/// the system with the process.
+pub fn prepare_client_libraries() {
+    openssl_sys::init();
+}
+
 /// The id MySQL gave the row this connection inserted last.
 pub(crate) fn last_insert_id(conn: &mut diesel::MysqlConnection) -> QueryResult<i64> {
     use diesel::RunQueryDsl;
@@ -352,8 +365,8 @@ impl Database {
         let pool = Pool::builder()
             .max_size(pool_size)
             // No idle target: r2d2 would open replacement connections on its own threads after a
-            // checkout, and a process exiting while one of those was inside libpq's connect
-            // crashed (the CLI, about one run in six). Connections open on demand; idle ones close after
+            // checkout, work nobody asked for (and, before `prepare_client_libraries`, a CLI run
+            // exiting during one crashed). Connections open on demand; idle ones close after
             // r2d2's idle timeout (10 minutes).
             .min_idle(Some(0))
             .connection_timeout(settings.checkout_timeout)

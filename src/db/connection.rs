@@ -436,6 +436,7 @@ impl ConnectionManager {
                 Ok(DbConnection::Sqlite(sqlite))
             }
             Target::Postgres(url) => {
+                super::prepare_client_libraries();
                 let mut pg = PgConnection::establish(url)?;
                 pg.batch_execute(&format!(
                     "SET statement_timeout = {}; SET application_name = 'station-api';",
@@ -444,6 +445,7 @@ impl ConnectionManager {
                 Ok(DbConnection::Postgres(pg))
             }
             Target::Mysql(url) => {
+                super::prepare_client_libraries();
                 let mut mysql = MysqlConnection::establish(url)?;
                 // Strict mode: a value out of range or too long is an error, never clipped.
                 mysql.batch_execute("SET SESSION sql_mode = 'TRADITIONAL'")?;

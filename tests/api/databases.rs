@@ -138,6 +138,8 @@ fn try_run_on_server(
     server_url: &str,
     statement: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // Before this process's first connection, or OpenSSL's exit-time cleanup can crash it.
+    station_api::db::prepare_client_libraries();
     match backend {
         Backend::Sqlite => Ok(()),
         Backend::Postgres => Ok(PgConnection::establish(server_url)?.batch_execute(statement)?),

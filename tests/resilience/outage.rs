@@ -75,6 +75,7 @@ fn shell(command: &str) {
 fn wait_until_server_answers(backend: Backend) {
     let url = backend.server_url().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
+    station_api::db::prepare_client_libraries();
     loop {
         let answered = match backend {
             Backend::Postgres => diesel::PgConnection::establish(&url).is_ok(),
