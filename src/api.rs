@@ -15,97 +15,82 @@ pub mod parser_errors;
 pub mod query;
 pub mod request_checks;
 pub mod request_log;
+pub mod routes;
 pub mod security_headers;
 pub mod slow_clients;
 pub mod stations;
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{HttpServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
-use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{HttpRequest, HttpResponse, Resource, ResponseError, guard as route_guard, web};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use crate::api::guard::AppState;
 use crate::api::guard::RouteAccess;
 use crate::api::links::Origin;
-use crate::api::negotiation::{JSON_ONLY, MediaType};
+use crate::api::negotiation::JSON_ONLY;
+use crate::api::routes::{ApiResource, Routes, operation};
 use crate::error::ApiError;
-use crate::openapi::ApiDoc;
+use crate::openapi;
 
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 
-/// Registers every route of the service.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(get_or_head().to(health::healthz)))
-        .service(web::resource("/readyz").route(get_or_head().to(health::readyz)))
-        .service(api_resource(
-            web::resource("/")
-                .name("api-root")
-                .route(get_or_head().to(api_root))
-                .route(web::method(Method::OPTIONS).to(root_options)),
-            "GET, HEAD, OPTIONS",
-            RouteAccess::Readings,
-            JSON_ONLY,
-        ))
-        .service(api_resource(
-            web::resource("/station/")
-                .name("station-list")
-                .route(get_or_head().to(stations::list_stations))
-                .route(web::post().to(stations::create_station))
-                .route(web::method(Method::OPTIONS).to(stations::list_options)),
-            "GET, POST, HEAD, OPTIONS",
-            RouteAccess::Readings,
-            JSON_ONLY,
-        ))
-        .service(api_resource(
-            web::resource("/station/{id}/")
-                .name("station-detail")
-                .route(get_or_head().to(stations::retrieve_station))
-                .route(web::put().to(stations::update_station))
-                .route(web::patch().to(stations::partial_update_station))
-                .route(web::delete().to(stations::destroy_station))
-                .route(web::method(Method::OPTIONS).to(stations::detail_options)),
-            "GET, PUT, PATCH, DELETE, HEAD, OPTIONS",
-            RouteAccess::Readings,
-            JSON_ONLY,
-        ))
-        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, ApiDoc::openapi()));
-}
-
-fn get_or_head() -> actix_web::Route {
-    web::route().guard(route_guard::Any(route_guard::Get()).or(route_guard::Head()))
-}
-
-/// Wraps an API resource in the contract's checks, outermost first: headers, 406 (unless the
-/// request accepts one of the media types the route `renders`), auth (what `access` needs of
-/// each method), 405.
-fn api_resource(
-    resource: Resource,
-    allow: &'static str,
-    access: RouteAccess,
-    renders: &'static [MediaType],
-) -> impl HttpServiceFactory {
-    resource
-        .default_service(web::to(method_not_allowed))
-        .wrap(from_fn(move |req, next| guard::require(access, req, next)))
-        .wrap(from_fn(move |req, next| {
-            negotiation::negotiate(renders, req, next)
-        }))
-        .wrap(
-            DefaultHeaders::new()
-                .add((header::ALLOW, allow))
-                .add((header::VARY, "Accept"))
-                // Answers for one admin: no shared cache may keep them, and a client revalidates.
-                .add((header::CACHE_CONTROL, "private, no-cache")),
+/// Every route of the service, each listed once: the one list both serves and documents them.
+/// The document lists paths in this order.
+fn routes() -> Routes {
+    Routes::default()
+        .api(
+            ApiResource::new(
+                "/",
+                "api-root",
+                RouteAccess::Readings,
+                JSON_ONLY,
+                root_options,
+            )
+            .operation(operation!(api_root)),
         )
+        .api(
+            ApiResource::new(
+                "/station/",
+                "station-list",
+                RouteAccess::Readings,
+                JSON_ONLY,
+                stations::list_options,
+            )
+            .operation(operation!(stations::list_stations))
+            .operation(operation!(stations::create_station)),
+        )
+        .api(
+            ApiResource::new(
+                "/station/{id}/",
+                "station-detail",
+                RouteAccess::Readings,
+                JSON_ONLY,
+                stations::detail_options,
+            )
+            .operation(operation!(stations::retrieve_station))
+            .operation(operation!(stations::update_station))
+            .operation(operation!(stations::partial_update_station))
+            .operation(operation!(stations::destroy_station)),
+        )
+        .probe(operation!(health::healthz))
+        .probe(operation!(health::readyz))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+/// Registers every route of the service, and Swagger UI over the document they make.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let document = openapi::complete(routes().register(cfg));
+    cfg.service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, document));
+}
+
+/// The OpenAPI document, as served at [`OPENAPI_PATH`].
+pub fn document() -> utoipa::openapi::OpenApi {
+    openapi::complete(routes().into_document())
 }
 
 /// The links a client starts from.

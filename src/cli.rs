@@ -302,7 +302,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Listusers(args)) => list_users(&args.open()?),
         Some(Command::Openapi) => {
-            print!("{}", crate::openapi::document_json()?);
+            print!("{}", crate::openapi::pretty_json(&crate::api::document())?);
             Ok(())
         }
     }

@@ -1,5 +1,6 @@
-//! The OpenAPI 3.1 document: collected from the handlers' `#[utoipa::path]` annotations, plus
-//! the parts every admin-only operation shares (basic auth and its error responses).
+//! What the OpenAPI 3.1 document adds to the operations [`crate::api`] registers (each with its
+//! handler's `#[utoipa::path]` annotation): the service's description and tags, and the parts
+//! every admin-only operation shares (basic auth and its error responses).
 
 use utoipa::openapi::content::Content;
 use utoipa::openapi::header::Header;
@@ -9,13 +10,12 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{self, health, stations};
-use crate::error::{ErrorDetail, ValidationErrors};
+use crate::error::ErrorDetail;
 
 /// The security scheme's name in the document.
 pub const BASIC_AUTH: &str = "basicAuth";
 
-/// The service's OpenAPI document.
+/// What the document says beyond its operations.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -25,34 +25,14 @@ pub const BASIC_AUTH: &str = "basicAuth";
             active staff user (DRF's `IsAdminUser`).",
         license(name = "MIT", identifier = "MIT"),
     ),
-    paths(
-        api::api_root,
-        stations::list_stations,
-        stations::create_station,
-        stations::retrieve_station,
-        stations::update_station,
-        stations::partial_update_station,
-        stations::destroy_station,
-        health::healthz,
-        health::readyz,
-    ),
-    components(schemas(
-        stations::Station,
-        stations::StationInput,
-        stations::StationPatchInput,
-        stations::PaginatedStationList,
-        api::ApiRoot,
-        ErrorDetail,
-        ValidationErrors,
-        health::HealthStatus,
-    )),
+    // The shared error responses refer to it by name.
+    components(schemas(ErrorDetail)),
     tags(
         (name = "station", description = "Weather-station readings (admin users only)."),
         (name = "health", description = "Probes for load balancers; no authentication."),
     ),
-    modifiers(&AdminOnly, &DescribedParameters),
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
 /// Declares basic auth and adds the responses every admin-only operation can give.
 struct AdminOnly;
@@ -202,9 +182,20 @@ impl Modify for DescribedParameters {
     }
 }
 
-/// The document as pretty JSON, exactly as committed in `openapi/openapi.json`.
-pub fn document_json() -> Result<String, serde_json::Error> {
-    let mut json = ApiDoc::openapi().to_pretty_json()?;
+/// The service's document: `operations` (the paths and schemas of the registered routes) under
+/// the service's description and tags, with basic auth and the shared admin responses.
+pub fn complete(operations: Document) -> Document {
+    let mut document = ApiDoc::openapi();
+    document.merge(operations);
+    // After the merge: they adjust every operation.
+    AdminOnly.modify(&mut document);
+    DescribedParameters.modify(&mut document);
+    document
+}
+
+/// `document` as pretty JSON, as committed in `openapi/openapi.json`.
+pub fn pretty_json(document: &Document) -> Result<String, serde_json::Error> {
+    let mut json = document.to_pretty_json()?;
     json.push('\n');
     Ok(json)
 }

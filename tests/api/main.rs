@@ -24,6 +24,7 @@ mod auth;
 mod pagination;
 mod protocol;
 mod request_ids;
+mod routes;
 mod schema_parity;
 mod slow_clients;
 mod stations;
