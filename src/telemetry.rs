@@ -42,10 +42,24 @@ pub enum LogFormat {
 
 /// Installs the global subscriber; call once, first thing in `main`, and keep the guard until
 /// the process ends: dropping it writes out what is still buffered.
-pub fn init(format: LogFormat) -> FlushOnDrop {
+pub fn init(format: LogFormat) -> Box<dyn std::any::Any> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (log, guard) = BufferedLog::start(std::io::stderr());
     install_panic_hook(Arc::clone(&log.shared));
+    // For bench/README's comparison of log writers only (STATION_LOG_WRITER=non-blocking):
+    // tracing-appender's non-blocking writer in place of the buffered one.
+    if std::env::var("STATION_LOG_WRITER").as_deref() == Ok("non-blocking") {
+        let (writer, worker) = tracing_appender::non_blocking(std::io::stderr());
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(writer);
+        match format {
+            LogFormat::Text => subscriber.event_format(LineFormat).init(),
+            LogFormat::Json => subscriber.json().init(),
+        }
+        return Box::new((worker, guard));
+    }
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
@@ -63,7 +77,7 @@ pub fn init(format: LogFormat) -> FlushOnDrop {
             .fmt_fields(format::JsonFields::new())
             .init(),
     }
-    guard
+    Box::new(guard)
 }
 
 // ---------------------------------------------------------------------------------------------
