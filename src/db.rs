@@ -4,10 +4,12 @@
 //! [`Database::write`] (see [`executor`]), never on an async worker.
 //!
 //! This file is the facade, the one door: [`Database`] and the types its callers name. Behind it,
-//! one job a file: [`settings`]; [`error`] (which failures are worth a retry); [`connection`]
-//! (the connection type, its transactions and the r2d2 manager); [`session`] (a connection lent
-//! to one query); [`executor`] (the threads queries run on); [`macros`] the repositories share;
-//! and the repositories, which hold the queries themselves.
+//! one job a file: [`settings`]; [`error`] (which failures are worth a retry); [`url`] (which
+//! engine a URL names); [`pool`] (the r2d2 manager that opens and retires connections) and
+//! [`sqlite_file`] (the file a SQLite pool opens, and watches); [`connection`] (one connection
+//! type over three engines) and its [`transaction`]s; [`session`] (a connection lent to one
+//! query); [`executor`] (the threads queries run on); [`macros`] the repositories share; and the
+//! repositories, which hold the queries themselves.
 
 #[macro_use]
 mod macros;
@@ -16,42 +18,36 @@ mod error;
 mod executor;
 pub mod key_repository;
 pub mod models;
+mod pool;
 pub mod schema;
 mod session;
 mod settings;
+mod sqlite_file;
 mod statement_deadline;
 pub mod station_repository;
+mod transaction;
+mod url;
 pub mod user_repository;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What a query closure returns.
 pub use diesel::QueryResult;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{Pool, PooledConnection};
+use diesel::r2d2::PooledConnection;
 use secrecy::ExposeSecret as _;
 
-pub use connection::{Backend, DbConnection, redact_password};
-use connection::{ConnectionManager, Target};
+use connection::last_insert_id;
+pub use connection::{Backend, DbConnection};
 pub use error::DbError;
 use executor::{Claim, GroupCommitWriter, QueryThreads};
+use pool::ConnectionPool;
 use session::Session;
 pub use settings::DatabaseSettings;
-
-/// The id MySQL gave the row this connection inserted last.
-pub(crate) fn last_insert_id(conn: &mut diesel::MysqlConnection) -> QueryResult<i64> {
-    use diesel::RunQueryDsl;
-
-    // LAST_INSERT_ID() is unsigned; the column (and `i64`) is signed.
-    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-        "CAST(LAST_INSERT_ID() AS SIGNED)",
-    ))
-    .get_result(conn)
-}
-
-type ConnectionPool = Pool<ConnectionManager>;
+use url::Target;
+pub use url::redact_password;
 
 /// A pooled database handle; cheap to clone.
 #[derive(Clone)]
@@ -64,7 +60,7 @@ pub struct Database {
     writer: Option<Arc<GroupCommitWriter>>,
     checkout_timeout: Duration,
     /// The SQLite database file; `None` on a server database.
-    sqlite_path: Option<std::path::PathBuf>,
+    sqlite_path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Database {
@@ -82,25 +78,9 @@ impl Database {
     pub fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
         let target = Target::parse(settings.url.expose_secret())?;
         let sqlite_path = match &target {
-            Target::Sqlite(path) => Some(std::path::PathBuf::from(path)),
+            Target::Sqlite(path) => Some(sqlite_file::create_once(path)?),
             Target::Postgres(_) | Target::Mysql(_) => None,
         };
-        if let Target::Sqlite(path) = &target {
-            if let Some(parent) = Path::new(path).parent()
-                && !parent.as_os_str().is_empty()
-                && !parent.exists()
-            {
-                return Err(DbError::Unavailable(
-                    format!("directory {} does not exist", parent.display()).into(),
-                ));
-            }
-            // Made here, once; the pool opens only a file that exists, so while it is gone
-            // requests fail (503) instead of writing to a new, empty database.
-            if !Path::new(path).exists() {
-                <diesel::SqliteConnection as diesel::Connection>::establish(path)
-                    .map_err(|e| DbError::Unavailable(Box::new(e)))?;
-            }
-        }
         let backend = target.backend();
         let query_threads = settings
             .pool_size
@@ -111,19 +91,7 @@ impl Database {
             Backend::Sqlite => query_threads + 1,
             Backend::Postgres | Backend::Mysql => query_threads,
         };
-        let pool = Pool::builder()
-            .max_size(pool_size)
-            // No idle target: r2d2 would open replacement connections on its own threads after a
-            // checkout, and a process exiting while one of those was inside libpq's connect
-            // crashed (the CLI, about one run in six). Connections open on demand; idle ones close after
-            // r2d2's idle timeout (10 minutes).
-            .min_idle(Some(0))
-            .connection_timeout(settings.checkout_timeout)
-            // At checkout only SQLite's cheap file check runs (see `ConnectionManager::is_valid`);
-            // a failed query checks a server connection and retires it when it is gone (`run`).
-            .test_on_check_out(true)
-            .build(ConnectionManager::new(target, settings))
-            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+        let pool = pool::open(target, settings, pool_size)?;
         let writer = match backend {
             Backend::Sqlite => Some(Arc::new(GroupCommitWriter::start(
                 pool.clone(),
@@ -158,14 +126,14 @@ impl Database {
         conn.connection().run_migrations()
     }
 
-    fn checkout(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
+    fn checkout(&self) -> Result<PooledConnection<pool::ConnectionManager>, DbError> {
         self.checkout_within(self.checkout_timeout)
     }
 
     fn checkout_within(
         &self,
         patience: Duration,
-    ) -> Result<PooledConnection<ConnectionManager>, DbError> {
+    ) -> Result<PooledConnection<pool::ConnectionManager>, DbError> {
         self.pool
             .get_timeout(patience.max(Duration::from_millis(1)))
             .map_err(|e| DbError::Unavailable(Box::new(e)))
@@ -254,14 +222,10 @@ impl Database {
     /// opened for writing answers every read and fails every write.
     pub async fn accepts_writes(&self) -> bool {
         if let Some(path) = &self.sqlite_path {
-            // What SQLite itself needs to write: the file, opened for writing (root included,
-            // which file modes do not stop but a read-only mount or an immutable file does).
             let file = path.clone();
-            let writable = tokio::task::spawn_blocking(move || {
-                std::fs::OpenOptions::new().write(true).open(file).is_ok()
-            })
-            .await
-            .unwrap_or(false);
+            let writable = tokio::task::spawn_blocking(move || sqlite_file::is_writable(&file))
+                .await
+                .unwrap_or(false);
             return writable && self.is_reachable().await;
         }
         let read_only = self.read(DbConnection::server_is_read_only).await;

@@ -41,7 +41,7 @@ impl DbError {
 
     /// The same failure, told to each job of a batch: `what` (the commit of a group of writes, or
     /// the transaction a group of reads shares) failed or could not begin.
-    pub(in crate::db) fn for_each_in_batch(&self, what: &str) -> Self {
+    pub(super) fn for_each_in_batch(&self, what: &str) -> Self {
         match self {
             Self::TaskLost => Self::TaskLost,
             // Whatever stopped it (a lock held too long, a full disk, a file moved away),
@@ -50,7 +50,7 @@ impl DbError {
         }
     }
 
-    pub(in crate::db) fn from_query(error: QueryError) -> Self {
+    pub(super) fn from_query(error: QueryError) -> Self {
         if let QueryError::DatabaseError(kind, info) = &error {
             // Worth a retry, so a 503 with Retry-After rather than a 500: SQLite reports lock
             // contention as an ordinary error; PostgreSQL-compatible engines that run

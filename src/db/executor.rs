@@ -26,7 +26,7 @@ use diesel::connection::Connection as _;
 use diesel::r2d2::Pool;
 use tokio::sync::oneshot;
 
-use super::connection::ConnectionManager;
+use super::pool::ConnectionManager;
 use super::{Backend, DbConnection, DbError, Session};
 
 /// The most writes one group commit takes.

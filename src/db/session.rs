@@ -8,19 +8,19 @@ use super::error::may_be_connection_failure;
 use super::{Backend, DbConnection, DbError, statement_deadline};
 
 /// A connection lent to one query, which notes when a failure shows the connection is gone.
-pub(in crate::db) struct Session<'c> {
+pub(super) struct Session<'c> {
     conn: &'c mut DbConnection,
     lost: bool,
 }
 
 impl<'c> Session<'c> {
     /// Lends `conn` to the queries run through this session.
-    pub(in crate::db) fn new(conn: &'c mut DbConnection) -> Self {
+    pub(super) fn new(conn: &'c mut DbConnection) -> Self {
         Self { conn, lost: false }
     }
 
     /// Runs `query`, turning its failure into a [`DbError`].
-    pub(in crate::db) fn run<T>(
+    pub(super) fn run<T>(
         &mut self,
         query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> Result<T, DbError> {
@@ -43,12 +43,12 @@ impl<'c> Session<'c> {
     }
 
     /// Marks the connection for retirement.
-    pub(in crate::db) fn mark_lost(&mut self) {
+    pub(super) fn mark_lost(&mut self) {
         self.lost = true;
     }
 
     /// Whether the connection should be retired when it goes back to the pool.
-    pub(in crate::db) fn is_lost(&self) -> bool {
+    pub(super) fn is_lost(&self) -> bool {
         self.lost
     }
 }

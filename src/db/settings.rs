@@ -56,19 +56,11 @@ impl DatabaseSettings {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret as _;
-
     use super::*;
-    use crate::db::connection::{ConnectionManager, Target};
 
     #[test]
     fn settings_never_show_the_database_password() {
         let settings = DatabaseSettings::new("postgres://app:hunter2@db.example/station");
         assert!(!format!("{settings:?}").contains("hunter2"));
-        let target = Target::parse(settings.url.expose_secret()).unwrap();
-        let manager = ConnectionManager::new(target, &settings);
-        let shown = format!("{manager:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("db.example"), "{shown}");
     }
 }
