@@ -1,5 +1,9 @@
 //! Database URLs: which engine a URL names, the options added to a PostgreSQL URL, and a URL fit
 //! for messages and logs.
+//!
+//! Edited as text, not with `url::Url`: libpq's multi-host URLs (`postgres://h1:5432,h2:5432/db`,
+//! for a primary and its standby) are not URLs the `url` crate parses, so every edit would need
+//! this path anyway, and where the crate does parse a URL the two agree (a test checks that).
 
 use std::time::Duration;
 
@@ -157,6 +161,59 @@ mod tests {
         assert_eq!(
             with_libpq_defaults("postgres://h/db?connect_timeout=2", five),
             "postgres://h/db?connect_timeout=2&gssencmode=disable"
+        );
+    }
+
+    #[test]
+    fn edits_agree_with_the_url_crate_where_it_parses_and_work_where_it_does_not() {
+        let five = Duration::from_secs(5);
+        for single_host in [
+            "postgres://app:s3cret@db:5432/station?sslmode=require",
+            "postgresql://localhost/x",
+            "postgres://u:p%40ss@h/db",
+            "postgres://h/db?connect_timeout=2",
+            "mysql://root@127.0.0.1/x",
+            "mysql://root:pw@127.0.0.1:3306/x?ssl_mode=disabled",
+        ] {
+            let parsed = ::url::Url::parse(single_host).unwrap();
+            let mut redacted = parsed.clone();
+            if redacted.password().is_some() {
+                redacted.set_password(Some("***")).unwrap();
+            }
+            assert_eq!(redact_password(single_host), redacted.as_str());
+            if parsed.scheme().starts_with("postgres") {
+                let mut with_options = parsed.clone();
+                let present: Vec<String> = parsed
+                    .query_pairs()
+                    .map(|(key, _)| key.into_owned())
+                    .collect();
+                for (option, value) in [("connect_timeout", "5"), ("gssencmode", "disable")] {
+                    if !present.iter().any(|key| key == option) {
+                        with_options.query_pairs_mut().append_pair(option, value);
+                    }
+                }
+                assert_eq!(
+                    with_libpq_defaults(single_host, five),
+                    with_options.as_str()
+                );
+            }
+        }
+
+        let primary_and_standby =
+            "postgres://app:s3cret@h1:5432,h2:5433/db?target_session_attrs=read-write";
+        assert!(::url::Url::parse(primary_and_standby).is_err());
+        assert_eq!(
+            redact_password(primary_and_standby),
+            "postgres://app:***@h1:5432,h2:5433/db?target_session_attrs=read-write"
+        );
+        assert_eq!(
+            with_libpq_defaults(primary_and_standby, five),
+            "postgres://app:s3cret@h1:5432,h2:5433/db?target_session_attrs=read-write\
+             &connect_timeout=5&gssencmode=disable"
+        );
+        assert_eq!(
+            Target::parse(primary_and_standby).unwrap().backend(),
+            Backend::Postgres
         );
     }
 }
