@@ -4,11 +4,11 @@
 //! [`Database::write`] (see [`executor`]), never on an async worker.
 //!
 //! This file is the facade, the one door: [`Database`] and the types its callers name. Behind it,
-//! one job a file: [`settings`]; [`error`] (which failures are worth a retry); [`url`] (which
-//! engine a URL names); [`pool`] (the r2d2 manager that opens and retires connections) and
-//! [`sqlite_file`] (the file a SQLite pool opens, and watches); [`connection`] (one connection
-//! type over three engines) and its [`transaction`]s; [`session`] (a connection lent to one
-//! query); [`executor`] (the threads queries run on); [`macros`] the repositories share; and the
+//! one job a file under `db/`: `settings`; `error` (which failures are worth a retry); `url`
+//! (which engine a URL names); `pool` (the r2d2 manager that opens and retires connections) and
+//! `sqlite_file` (the file a SQLite pool opens, and watches); `connection` (one connection type
+//! over three engines) and its `transaction`s; `session` (a connection lent to one query);
+//! `executor` (the threads queries run on); `macros` the repositories share; and the
 //! repositories, which hold the queries themselves.
 
 #[macro_use]
