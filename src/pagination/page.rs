@@ -95,8 +95,8 @@ impl<K> PageRequest<K> {
 }
 
 /// Counts the list and reads one numbered page of it, in one snapshot so `count` and the rows
-/// agree. The count costs a scan of every row the list has, and the page skips every row before
-/// it; cursor pages do neither.
+/// agree. The count may scan every row (the list's `count` decides), and the page skips every row
+/// before it; cursor pages do neither.
 fn read_numbered<L: PagedList>(
     conn: &mut DbConnection,
     list: &L,
