@@ -15,6 +15,7 @@ use crate::auth::AuthError;
 use crate::db::DbError;
 use crate::domain::listing::InvalidQuery;
 use crate::domain::station::InvalidStation;
+use crate::pagination::ListQueryError;
 
 /// The realm named in `WWW-Authenticate` challenges.
 pub const REALM: &str = "station-api";
@@ -106,6 +107,15 @@ impl From<DbError> for ApiError {
             DbError::Query(_) | DbError::Migration(_) | DbError::TaskLost => {
                 Self::Internal(Box::new(error))
             }
+        }
+    }
+}
+
+impl From<ListQueryError> for ApiError {
+    fn from(error: ListQueryError) -> Self {
+        match error {
+            ListQueryError::Invalid(invalid) => Self::InvalidQuery(invalid),
+            ListQueryError::Page(_) => Self::InvalidPage,
         }
     }
 }

@@ -1,10 +1,10 @@
 //! station-api: the Django REST framework "Station" API from the IoT textbook, in Rust.
 //!
 //! Reading order: [`startup`] wires everything; [`api`] speaks HTTP and owns the routes, each
-//! registered once with its documentation; [`auth`] decides who may call; [`domain`] holds the
-//! rules a reading must satisfy; [`db`] is the only module that speaks SQL; [`error`] is where
-//! failures become responses; [`openapi`] adds what every documented operation shares; [`cli`]
-//! and [`accounts`] are the command line.
+//! registered once with its documentation; [`auth`] decides who may call; [`pagination`] cuts any
+//! list into pages; [`domain`] holds the rules a reading must satisfy; [`db`] is the only module
+//! that speaks SQL; [`error`] is where failures become responses; [`openapi`] adds what every
+//! documented operation shares; [`cli`] and [`accounts`] are the command line.
 
 pub mod accounts;
 pub mod api;
@@ -15,5 +15,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod openapi;
+pub mod pagination;
 pub mod startup;
 pub mod telemetry;

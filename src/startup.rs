@@ -18,7 +18,7 @@ use crate::auth::Authenticator;
 use crate::auth::password::HashError;
 use crate::config::Settings;
 use crate::db::{Database, DbError};
-use crate::domain::listing::CursorCodec;
+use crate::pagination::CursorCodec;
 
 /// The `service_keys` entry holding the key that signs list cursors.
 const CURSOR_KEY_NAME: &str = "list-cursor-hmac";

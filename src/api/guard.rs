@@ -30,8 +30,8 @@ use crate::auth::{
 };
 use crate::config::HttpSettings;
 use crate::db::{Database, DbConnection, DbError, QueryResult};
-use crate::domain::listing::CursorCodec;
 use crate::error::ApiError;
+use crate::pagination::{CursorCodec, PageSizeLimits};
 
 /// What every handler can reach: one per process, shared by the workers.
 #[derive(Debug)]
@@ -67,6 +67,14 @@ impl AppState {
     /// Signs and checks list cursors, with a key all instances share.
     pub fn cursors(&self) -> &CursorCodec {
         &self.cursors
+    }
+
+    /// The page sizes a list may be asked for.
+    pub fn page_sizes(&self) -> PageSizeLimits {
+        PageSizeLimits {
+            default: self.http.page_size,
+            max: self.http.max_page_size,
+        }
     }
 
     /// Whether the database answers and takes writes, for the readiness probe.

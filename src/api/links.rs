@@ -10,7 +10,6 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::api::AppState;
-use crate::api::query::QueryPairs;
 
 /// The path of the station collection.
 pub const STATIONS_PATH: &str = "/station/";
@@ -88,14 +87,9 @@ impl Origin {
         format!("{}{STATIONS_PATH}", self.0)
     }
 
-    /// `path` under this origin with `query` (which may be empty).
-    pub fn url(&self, path: &str, query: &QueryPairs) -> String {
-        let encoded = query.encode();
-        if encoded.is_empty() {
-            format!("{}{path}", self.0)
-        } else {
-            format!("{}{path}?{encoded}", self.0)
-        }
+    /// `scheme://host`, to put paths after.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

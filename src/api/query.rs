@@ -6,6 +6,8 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 
+use crate::pagination::QueryParameters;
+
 /// The decoded `key=value` pairs of a query string, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryPairs(Vec<(String, String)>);
@@ -47,6 +49,16 @@ impl QueryPairs {
         form_urlencoded::Serializer::new(String::new())
             .extend_pairs(self.0.iter())
             .finish()
+    }
+}
+
+impl QueryParameters for QueryPairs {
+    fn last(&self, name: &str) -> Option<&str> {
+        Self::last(self, name)
+    }
+
+    fn encoded_with(&self, name: &str, value: Option<&str>) -> String {
+        self.with(name, value).encode()
     }
 }
 

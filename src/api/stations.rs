@@ -12,14 +12,15 @@ use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::StationRow;
 use crate::db::{DbConnection, QueryResult, station_repository};
-use crate::domain::listing::{
-    CursorPosition, Direction, ListQuery, ListQueryError, PageRequest, PageSizeLimits,
-};
+use crate::domain::listing::{InvalidQuery, SortField, SortValue, StationList};
 use crate::domain::station::{
     InvalidStation, LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS,
     NewStation, StationPatch, TEMPERATURE_MAX, TEMPERATURE_MIN, TIMESTAMP_MAX, TIMESTAMP_MIN,
 };
 use crate::error::{ApiError, ErrorDetail, QueryParameterErrors, ValidationErrors};
+use crate::pagination::{
+    CursorCodec, ListQueryError, ListUrl, PageRequest, PageSizeLimits, PagedList,
+};
 
 /// One weather-station reading, as the API returns it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -180,7 +181,8 @@ async fn unless_missing(session: &Session, id: i64, error: ApiError) -> ApiError
 }
 
 /// The list's query parameters, as the OpenAPI document shows them. The handler reads the raw
-/// query string itself ([`ListQuery::parse`]), so errors come out in DRF's shape.
+/// query string itself ([`StationList::parse`], [`PageRequest::parse`]), so errors come out in
+/// DRF's shape.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(non_snake_case, dead_code)]
@@ -270,98 +272,97 @@ pub async fn list_stations(
     session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    let limits = PageSizeLimits {
-        default: session.state().http().page_size,
-        max: session.state().http().max_page_size,
-    };
-    let list = ListQuery::parse(|name| query.last(name), limits, session.state().cursors())
-        .map_err(|error| match error {
-            ListQueryError::Invalid(invalid) => ApiError::InvalidQuery(invalid),
-            ListQueryError::Page(_) => ApiError::InvalidPage,
-        })?;
-    let ListQuery {
-        filter,
-        ordering,
-        page_size,
-        page,
-    } = list;
-    let results = |rows: Vec<StationRow>| -> Vec<Station> {
-        rows.into_iter()
+    let state = session.state();
+    let (list, request) = parse_list_query(&query, state.page_sizes(), state.cursors())?;
+    let page = session
+        .read(move |conn| request.read(conn, &list))
+        .await?
+        .ok_or(ApiError::InvalidPage)?;
+    let links = page.links(
+        &ListUrl::new(origin.as_str(), STATIONS_PATH, &query),
+        state.cursors(),
+    );
+    Ok(HttpResponse::Ok().json(PaginatedStationList {
+        count: page.count,
+        next: links.next,
+        previous: links.previous,
+        results: page
+            .rows
+            .into_iter()
             .map(|row| Station::from_row(row, &origin))
+            .collect(),
+    }))
+}
+
+/// The readings `query` asks for, and which page of them: every bad parameter at once, filters
+/// first, in DRF's shapes.
+fn parse_list_query(
+    query: &QueryPairs,
+    limits: PageSizeLimits,
+    cursors: &CursorCodec,
+) -> Result<(StationList, PageRequest<Vec<SortValue>>), ListQueryError> {
+    let mut invalid = InvalidQuery::default();
+    let list = StationList::parse(|name| query.last(name), &mut invalid);
+    let request = PageRequest::parse(query, limits, cursors, &list, invalid)?;
+    Ok((list, request))
+}
+
+/// Readings are paged in the client's ordering, each placed by its values of the ordering's keys.
+impl PagedList for StationList {
+    type Row = StationRow;
+    type Key = Vec<SortValue>;
+
+    fn order_name(&self) -> String {
+        self.ordering.to_string()
+    }
+
+    fn fits(&self, key: &Vec<SortValue>) -> bool {
+        self.ordering.fits(key)
+    }
+
+    fn key_of(&self, row: &StationRow) -> Vec<SortValue> {
+        self.ordering
+            .keys()
+            .iter()
+            .map(|key| match key.field {
+                SortField::Id => SortValue::Integer(row.id),
+                SortField::Timestamp => SortValue::Integer(row.timestamp),
+                SortField::Temperature => SortValue::Real(row.temperature),
+                SortField::Name => SortValue::Text(row.name.clone()),
+            })
             .collect()
-    };
-    let body = match page {
-        PageRequest::Number(selector) => {
-            let page = session
-                .read(move |conn| {
-                    station_repository::page_by_number(
-                        conn, &filter, &ordering, page_size, selector,
-                    )
-                })
-                .await?
-                .ok_or(ApiError::InvalidPage)?;
-            let link = |number: i64| {
-                let number = number.to_string();
-                let page = (number != "1").then_some(number.as_str());
-                origin.url(STATIONS_PATH, &query.with("page", page))
-            };
-            PaginatedStationList {
-                count: Some(page.total),
-                next: (page.number < page.page_count).then(|| link(page.number + 1)),
-                previous: (page.number > 1).then(|| link(page.number - 1)),
-                results: results(page.rows),
-            }
-        }
-        PageRequest::Cursor(position) => {
-            let walk_ordering = ordering.clone();
-            let from = position.clone();
-            let page = session
-                .read(move |conn| {
-                    station_repository::page_by_cursor(
-                        conn,
-                        &filter,
-                        &walk_ordering,
-                        page_size,
-                        from.as_ref(),
-                    )
-                })
-                .await?;
-            // Forwards from the start there is nothing before; forwards from a row, that row is
-            // before; backwards from a row, that row is after (from the end, nothing is).
-            let (has_next, has_previous) = match &position {
-                None => (page.more_beyond, false),
-                Some(p) if p.direction == Direction::After => (page.more_beyond, true),
-                Some(p) => (!p.keys.is_empty(), page.more_beyond),
-            };
-            let link =
-                |token: String| origin.url(STATIONS_PATH, &query.with("cursor", Some(&token)));
-            let next = has_next.then(|| match page.rows.last() {
-                Some(row) => link(session.state().cursors().encode(
-                    &ordering,
-                    &CursorPosition::after(station_repository::sort_values(row, &ordering)),
-                )),
-                // Nothing before the cursor: the walk forward starts at the beginning.
-                None => link(String::new()),
-            });
-            let previous = has_previous.then(|| {
-                let position = match page.rows.first() {
-                    Some(row) => {
-                        CursorPosition::before(station_repository::sort_values(row, &ordering))
-                    }
-                    // Nothing after the cursor: the page before is the last page.
-                    None => CursorPosition::end(),
-                };
-                link(session.state().cursors().encode(&ordering, &position))
-            });
-            PaginatedStationList {
-                count: None,
-                next,
-                previous,
-                results: results(page.rows),
-            }
-        }
-    };
-    Ok(HttpResponse::Ok().json(body))
+    }
+
+    fn count(&self, conn: &mut DbConnection) -> QueryResult<i64> {
+        station_repository::count(conn, &self.filter)
+    }
+
+    fn rows_at(
+        &self,
+        conn: &mut DbConnection,
+        offset: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<StationRow>> {
+        station_repository::rows_at(conn, &self.filter, &self.ordering, offset, limit)
+    }
+
+    fn rows_beyond(
+        &self,
+        conn: &mut DbConnection,
+        boundary: Option<&Vec<SortValue>>,
+        backwards: bool,
+        limit: i64,
+    ) -> QueryResult<Vec<StationRow>> {
+        let boundary = boundary.map(Vec::as_slice);
+        station_repository::rows_beyond(
+            conn,
+            &self.filter,
+            &self.ordering,
+            boundary,
+            backwards,
+            limit,
+        )
+    }
 }
 
 // Request bodies are documented as JSON only, though form fields are accepted as well: given a
@@ -633,6 +634,111 @@ pub async fn detail_options(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::listing::{NOT_A_WHOLE_NUMBER, Ordering, StationFilter};
+    use crate::pagination::{Cursor, InvalidPage, PageNumber, PageSelector};
+
+    const LIMITS: PageSizeLimits = PageSizeLimits {
+        default: 10,
+        max: 1000,
+    };
+
+    fn parse(query: &str) -> Result<(StationList, PageRequest<Vec<SortValue>>), ListQueryError> {
+        parse_list_query(
+            &QueryPairs::parse(query),
+            LIMITS,
+            &CursorCodec::new(b"test key"),
+        )
+    }
+
+    fn errors(query: &str) -> Vec<(&'static str, String)> {
+        match parse(query) {
+            Err(ListQueryError::Invalid(invalid)) => invalid.errors().to_vec(),
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_parameter_is_reported_at_once() {
+        assert_eq!(
+            errors("timestamp__gte=soon&lat__lte=north&ordering=colour&page_size=0"),
+            vec![
+                ("timestamp__gte", NOT_A_WHOLE_NUMBER.to_owned()),
+                ("lat__lte", "Enter a number.".to_owned()),
+                ("ordering", Ordering::parse("colour").unwrap_err()),
+                (
+                    "page_size",
+                    "Ensure this value is greater than or equal to 1.".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            errors("page_size=1001"),
+            vec![(
+                "page_size",
+                "Ensure this value is less than or equal to 1000.".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn empty_values_filter_nothing_and_unknown_parameters_are_ignored() {
+        let (list, request) =
+            parse("name=&temperature__gte=&search=&colour=red&page_size=").unwrap();
+        assert_eq!(list.filter, StationFilter::default());
+        assert_eq!(request.size, 10);
+        assert_eq!(request.page, PageSelector::Number(PageNumber::Number(1)));
+    }
+
+    #[test]
+    fn a_bad_page_number_is_a_404_but_only_when_nothing_else_is_wrong() {
+        assert_eq!(
+            parse("page=0").unwrap_err(),
+            ListQueryError::Page(InvalidPage)
+        );
+        assert_eq!(errors("page=0&lat__gte=x").len(), 1);
+    }
+
+    #[test]
+    fn page_and_cursor_do_not_mix() {
+        assert_eq!(
+            errors("page=2&cursor="),
+            vec![("cursor", "Use either page or cursor, not both.".to_owned())]
+        );
+        assert_eq!(
+            parse("cursor=").unwrap().1.page,
+            PageSelector::Cursor(Cursor::Start)
+        );
+        assert_eq!(
+            errors("cursor=garbage"),
+            vec![("cursor", "Invalid cursor.".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_row_is_placed_by_its_values_of_the_ordering_keys() {
+        let list = StationList {
+            filter: StationFilter::default(),
+            ordering: Ordering::parse("-temperature,name").unwrap(),
+        };
+        let row = StationRow {
+            id: 7,
+            name: "Oslo".to_owned(),
+            timestamp: 1_700_000_000,
+            temperature: -3.5,
+            lat: 59.91,
+            lon: 10.75,
+        };
+        let key = list.key_of(&row);
+        assert_eq!(
+            key,
+            [
+                SortValue::Real(-3.5),
+                SortValue::Text("Oslo".to_owned()),
+                SortValue::Integer(7)
+            ]
+        );
+        assert!(list.fits(&key));
+    }
 
     #[test]
     fn the_field_metadata_lists_the_five_fields_with_their_limits() {

@@ -6,82 +6,32 @@ use diesel::prelude::*;
 
 use listing::ListQueries;
 
-use crate::domain::listing::{
-    CursorPosition, Direction, Ordering, PageNumber, SortField, SortValue, StationFilter,
-};
-
 use crate::db::models::{StationChanges, StationRow, StationValues};
 use crate::db::{DbConnection, last_insert_id};
+use crate::domain::listing::{Ordering, SortValue, StationFilter};
 use crate::domain::station::{NewStation, StationPatch};
 
-/// One page of readings and the total it was cut from.
-#[derive(Debug)]
-pub struct PageOfRows {
-    /// Rows that pass the filter.
-    pub total: i64,
-    /// The 1-based number of this page.
-    pub number: i64,
-    /// How many pages there are (at least 1, even when empty).
-    pub page_count: i64,
-    /// This page's rows, in the requested order.
-    pub rows: Vec<StationRow>,
+/// How many readings `filter` lets through: without filters, read from the counts the triggers
+/// keep ([`count_all`]); with them, by counting every matching row.
+pub fn count(conn: &mut DbConnection, filter: &StationFilter) -> QueryResult<i64> {
+    if filter.lets_everything_through() {
+        count_all(conn)
+    } else {
+        on_its_backend!(conn, |conn| conn.count_matching(filter))
+    }
 }
 
-/// One cursor page: its rows, and whether more lie beyond them in the walk's direction.
-#[derive(Debug)]
-pub struct CursorPage {
-    /// This page's rows, in the requested order (also when walking backwards).
-    pub rows: Vec<StationRow>,
-    /// True when rows exist past the last one fetched (past the first, walking backwards).
-    pub more_beyond: bool,
-}
-
-/// The values of `row` for each key of `ordering`, for the cursor that continues after it.
-pub fn sort_values(row: &StationRow, ordering: &Ordering) -> Vec<SortValue> {
-    ordering
-        .keys()
-        .iter()
-        .map(|key| match key.field {
-            SortField::Id => SortValue::Integer(row.id),
-            SortField::Timestamp => SortValue::Integer(row.timestamp),
-            SortField::Temperature => SortValue::Real(row.temperature),
-            SortField::Name => SortValue::Text(row.name.clone()),
-        })
-        .collect()
-}
-
-/// Counts the filtered rows and reads one numbered page of them, in one snapshot so `count` and
-/// `results` agree. `None` when the page does not exist. The count costs a scan of every
-/// matching row; cursor pages ([`page_by_cursor`]) have none.
-pub fn page_by_number(
+/// At most `limit` of the readings `filter` lets through, in `ordering`, `offset` rows in: the
+/// rows before them are read and skipped, so the cost grows with `offset`.
+pub fn rows_at(
     conn: &mut DbConnection,
     filter: &StationFilter,
     ordering: &Ordering,
-    page_size: i64,
-    selector: PageNumber,
-) -> QueryResult<Option<PageOfRows>> {
-    conn.in_one_snapshot(|conn| {
-        let total = if filter.lets_everything_through() {
-            count_all(conn)?
-        } else {
-            on_its_backend!(conn, |conn| conn.count_matching(filter))?
-        };
-        let page_count = ((total + page_size - 1) / page_size).max(1);
-        let number = match selector {
-            PageNumber::Number(n) if (1..=page_count).contains(&n) => n,
-            PageNumber::Number(_) => return Ok(None),
-            PageNumber::Last => page_count,
-        };
-        let offset = (number - 1) * page_size;
-        let rows = on_its_backend!(conn, |conn| conn
-            .numbered_rows(filter, ordering, page_size, offset))?;
-        Ok(Some(PageOfRows {
-            total,
-            number,
-            page_count,
-            rows,
-        }))
-    })
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<StationRow>> {
+    on_its_backend!(conn, |conn| conn
+        .numbered_rows(filter, ordering, limit, offset))
 }
 
 /// How many readings there are, from the counts the triggers keep (see the migration
@@ -128,29 +78,21 @@ count_all_sql!(
 
 impl<Conn> RunQueryDsl<Conn> for CountAllReadings {}
 
-/// Reads the page that starts just beyond `position` (or at the start of the order when there is
-/// none), from an index on the ordering's first key: its cost depends on the page size, not on
-/// the table's size or on how deep the walk is.
-pub fn page_by_cursor(
+/// At most `limit` of the readings `filter` lets through, strictly beyond the one whose sort-key
+/// values are `boundary`, walking `ordering` forwards or `backwards`, in the order walked;
+/// without a boundary, from the start of the order (its end, backwards). Read from an index on
+/// the ordering's first key: the cost depends on `limit`, not on the table's size or on how deep
+/// the walk is.
+pub fn rows_beyond(
     conn: &mut DbConnection,
     filter: &StationFilter,
     ordering: &Ordering,
-    page_size: i64,
-    position: Option<&CursorPosition>,
-) -> QueryResult<CursorPage> {
-    let backwards = position.is_some_and(|p| p.direction == Direction::Before);
-    let mut rows = on_its_backend!(conn, |conn| conn.rows_from(
-        filter,
-        ordering,
-        position,
-        page_size + 1
-    ))?;
-    let more_beyond = rows.len() as u64 > page_size.unsigned_abs();
-    rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
-    if backwards {
-        rows.reverse();
-    }
-    Ok(CursorPage { rows, more_beyond })
+    boundary: Option<&[SortValue]>,
+    backwards: bool,
+    limit: i64,
+) -> QueryResult<Vec<StationRow>> {
+    on_its_backend!(conn, |conn| conn
+        .rows_from(filter, ordering, boundary, backwards, limit))
 }
 
 /// The reading with this id, if any.

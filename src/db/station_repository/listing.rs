@@ -20,9 +20,7 @@ use diesel::sql_types::{Bool, Text};
 use crate::db::models::StationRow;
 use crate::db::schema::station;
 use crate::db::statement_deadline::within_statement_time;
-use crate::domain::listing::{
-    CursorPosition, Direction, Ordering, SortField, SortValue, StationFilter,
-};
+use crate::domain::listing::{Bounds, Ordering, SortField, SortValue, StationFilter};
 
 /// How many distinct list statements each connection may keep prepared.
 const MOST_KEPT_SHAPES: usize = 64;
@@ -41,13 +39,15 @@ pub(super) trait ListQueries {
         offset: i64,
     ) -> QueryResult<Vec<StationRow>>;
 
-    /// At most `limit` readings `filter` lets through, strictly beyond `from` in the direction it
-    /// walks (from the start of `ordering` without one), in the order walked.
+    /// At most `limit` readings `filter` lets through, strictly beyond the one whose sort keys
+    /// are `boundary`, walking `ordering` forwards or `backwards` (from the start or the end of
+    /// the order without one), in the order walked.
     fn rows_from(
         &mut self,
         filter: &StationFilter,
         ordering: &Ordering,
-        from: Option<&CursorPosition>,
+        boundary: Option<&[SortValue]>,
+        backwards: bool,
         limit: i64,
     ) -> QueryResult<Vec<StationRow>>;
 }
@@ -74,14 +74,14 @@ fn contains_pattern(term: &str) -> String {
 }
 
 /// What decides a list statement's SQL text: which filters are present (not their values), the
-/// ordering, and the kind of query.
+/// ordering, the kind of query, and for a keyset condition which way it walks.
 fn shape(
     kind: &str,
     filter: &StationFilter,
     ordering: &Ordering,
-    keyset: Option<&Direction>,
+    keyset_backwards: Option<bool>,
 ) -> u64 {
-    let bounds = |b: &crate::domain::listing::Bounds<f64>| {
+    let bounds = |b: &Bounds<f64>| {
         [
             b.gte.is_some(),
             b.gt.is_some(),
@@ -92,7 +92,7 @@ fn shape(
     let mut hasher = DefaultHasher::new();
     kind.hash(&mut hasher);
     ordering.to_string().hash(&mut hasher);
-    keyset.map(|d| *d == Direction::Before).hash(&mut hasher);
+    keyset_backwards.hash(&mut hasher);
     filter.name.is_some().hash(&mut hasher);
     filter.name_contains.is_some().hash(&mut hasher);
     filter.search_terms.len().hash(&mut hasher);
@@ -392,18 +392,18 @@ macro_rules! list_queries {
                     &mut self,
                     filter: &StationFilter,
                     ordering: &Ordering,
-                    from: Option<&CursorPosition>,
+                    boundary: Option<&[SortValue]>,
+                    backwards: bool,
                     limit: i64,
                 ) -> QueryResult<Vec<StationRow>> {
-                    let backwards = from.is_some_and(|p| p.direction == Direction::Before);
                     let mut query = filtered(filter);
                     let mut keyset = None;
-                    if let Some(position) = from.filter(|p| !p.keys.is_empty()) {
-                        // The codec only hands out positions that fit the ordering.
-                        let condition = beyond(ordering, &position.keys, backwards)
+                    if let Some(values) = boundary {
+                        // The codec only hands out cursors whose keys fit the ordering.
+                        let condition = beyond(ordering, values, backwards)
                             .ok_or(diesel::result::Error::NotFound)?;
                         query = query.filter(condition);
-                        keyset = Some(&position.direction);
+                        keyset = Some(backwards);
                     }
                     let shape = shape(
                         if backwards { "walk back" } else { "walk" },
