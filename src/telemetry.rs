@@ -6,6 +6,8 @@
 //! of the retrieve benchmark's time when every request made one) nor for waking a thread per
 //! line. A writer that finds the buffer past [`MOST_BUFFERED`] writes it out itself, so a slow
 //! destination slows logging down instead of growing memory or dropping lines.
+//! `tracing-appender`'s non-blocking writer, which hands each line to its thread separately, was
+//! slower under `bench/run` (bench/README.md, "The log writer").
 //!
 //! What clients get wrong (requests actix-http cannot parse) is logged at WARN and rate-limited,
 //! never at ERROR: see [`CLIENT_ERROR_TARGET`].
@@ -42,24 +44,10 @@ pub enum LogFormat {
 
 /// Installs the global subscriber; call once, first thing in `main`, and keep the guard until
 /// the process ends: dropping it writes out what is still buffered.
-pub fn init(format: LogFormat) -> Box<dyn std::any::Any> {
+pub fn init(format: LogFormat) -> FlushOnDrop {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (log, guard) = BufferedLog::start(std::io::stderr());
     install_panic_hook(Arc::clone(&log.shared));
-    // For bench/README's comparison of log writers only (STATION_LOG_WRITER=non-blocking):
-    // tracing-appender's non-blocking writer in place of the buffered one.
-    if std::env::var("STATION_LOG_WRITER").as_deref() == Ok("non-blocking") {
-        let (writer, worker) = tracing_appender::non_blocking(std::io::stderr());
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(writer);
-        match format {
-            LogFormat::Text => subscriber.event_format(LineFormat).init(),
-            LogFormat::Json => subscriber.json().init(),
-        }
-        return Box::new((worker, guard));
-    }
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
@@ -77,7 +65,7 @@ pub fn init(format: LogFormat) -> Box<dyn std::any::Any> {
             .fmt_fields(format::JsonFields::new())
             .init(),
     }
-    Box::new(guard)
+    guard
 }
 
 // ---------------------------------------------------------------------------------------------
