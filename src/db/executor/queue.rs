@@ -1,40 +1,107 @@
-//! The queue between the callers who submit jobs and the threads that run them: crossbeam's
-//! unbounded channel, which the threads empty in batches, oldest job first.
+//! The queue between the callers who submit jobs and the threads that run them, which take them
+//! in batches, oldest job first.
 //!
-//! What the executors need of it, and what the channel does: queueing a job takes no lock and
-//! makes no system call unless a thread sleeps waiting for one; then it wakes one sleeper, which
-//! stops counting as asleep, so the jobs queued while it wakes up wake nobody else (a `futex` wake
-//! for every job queued meanwhile was a twentieth of a retrieve's time in the profile). A thread
-//! sleeps only when the queue is empty (after spinning and yielding briefly, crossbeam's backoff,
-//! which catches a job queued just after), and takes everything waiting, up to its bound, when it
-//! wakes.
+//! Queueing a job takes a short lock and makes no system call unless a thread sleeps waiting for
+//! one and none is already on its way: a woken thread stops counting as asleep, so the jobs
+//! queued while it wakes up wake nobody else (a `futex` wake for every job queued meanwhile was a
+//! twentieth of a retrieve's time in the profile). A thread sleeps as soon as the queue is empty,
+//! and takes everything waiting, up to its bound, when it wakes.
+//!
+//! Hand-written rather than crossbeam-channel's unbounded channel, which was tried: its receivers
+//! spin and yield before they sleep, CPU that the two cores' HTTP workers wanted, and the
+//! service's CPU per retrieve rose by a fifth under `bench/run` (bench/README.md, "The job
+//! queue").
 
-use crossbeam_channel::{Receiver, Sender};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// A new, open queue: its sending end, for the executor's handle, and its receiving end, which
 /// each of the executor's threads clones.
 pub(super) fn job_queue<J>() -> (JobSender<J>, JobReceiver<J>) {
-    let (sender, receiver) = crossbeam_channel::unbounded();
-    (JobSender(sender), JobReceiver(receiver))
+    let queue = Arc::new(JobQueue {
+        state: Mutex::new(Waiting {
+            jobs: VecDeque::new(),
+            sleepers: 0,
+            woken: 0,
+            receivers: 1,
+            open: true,
+        }),
+        arrived: Condvar::new(),
+    });
+    (JobSender(Arc::clone(&queue)), JobReceiver(queue))
+}
+
+/// What both ends share.
+struct JobQueue<J> {
+    state: Mutex<Waiting<J>>,
+    /// Signalled for a job when a thread sleeps and none is on its way, and for closing.
+    arrived: Condvar,
+}
+
+/// The queue's state, under its lock.
+struct Waiting<J> {
+    jobs: VecDeque<J>,
+    /// Threads asleep in [`JobReceiver::take`].
+    sleepers: usize,
+    /// Sleepers already woken that have not run yet.
+    woken: usize,
+    /// Receiving ends still alive; with none, nobody would ever run a queued job.
+    receivers: usize,
+    /// False once the sending end is gone.
+    open: bool,
+}
+
+impl<J> JobQueue<J> {
+    fn lock(&self) -> MutexGuard<'_, Waiting<J>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Where jobs are queued. Dropping it closes the queue: the threads take the jobs still queued,
 /// then hear that it is closed.
-pub(super) struct JobSender<J>(Sender<J>);
+pub(super) struct JobSender<J>(Arc<JobQueue<J>>);
 
 impl<J> JobSender<J> {
     /// Queues `job`; hands it back when every thread taking jobs has stopped.
     pub(super) fn push(&self, job: J) -> Result<(), J> {
-        self.0.send(job).map_err(|refused| refused.into_inner())
+        let mut state = self.0.lock();
+        if state.receivers == 0 {
+            return Err(job);
+        }
+        state.jobs.push_back(job);
+        let wake_one = state.sleepers > state.woken;
+        if wake_one {
+            state.woken += 1;
+        }
+        drop(state);
+        if wake_one {
+            self.0.arrived.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl<J> Drop for JobSender<J> {
+    fn drop(&mut self) {
+        self.0.lock().open = false;
+        self.0.arrived.notify_all();
     }
 }
 
 /// Where the threads take jobs from.
-pub(super) struct JobReceiver<J>(Receiver<J>);
+pub(super) struct JobReceiver<J>(Arc<JobQueue<J>>);
 
 impl<J> Clone for JobReceiver<J> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        self.0.lock().receivers += 1;
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<J> Drop for JobReceiver<J> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.receivers -= 1;
     }
 }
 
@@ -42,11 +109,23 @@ impl<J> JobReceiver<J> {
     /// Waits for jobs and moves up to `most` of them into `batch`, oldest first; false once the
     /// queue is closed and empty.
     pub(super) fn take(&self, most: usize, batch: &mut Vec<J>) -> bool {
-        let Ok(first) = self.0.recv() else {
-            return false;
-        };
-        batch.push(first);
-        batch.extend(self.0.try_iter().take(most.saturating_sub(1)));
+        let mut state = self.0.lock();
+        while state.jobs.is_empty() {
+            if !state.open {
+                return false;
+            }
+            state.sleepers += 1;
+            state = self
+                .0
+                .arrived
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.sleepers -= 1;
+            // Woken or not (a spurious wake-up), this thread is no longer one to wait for.
+            state.woken = state.woken.saturating_sub(1);
+        }
+        let taken = most.min(state.jobs.len());
+        batch.extend(state.jobs.drain(..taken));
         true
     }
 }
