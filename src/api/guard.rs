@@ -111,6 +111,27 @@ impl RouteAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerName(pub String);
 
+/// What a handler may need to know about its caller beyond what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Names the caller stably across requests and instances (`user:<username>`, and for a
+    /// device token `token:<id>`): idempotency keys are scoped to it.
+    pub key: String,
+    /// The one station name the caller may read and write (a bound device token); `None` for
+    /// everyone else.
+    pub bound_station: Option<String>,
+}
+
+impl Caller {
+    /// A user who authenticated with their password.
+    pub fn user(username: &str) -> Self {
+        Self {
+            key: format!("user:{username}"),
+            bound_station: None,
+        }
+    }
+}
+
 /// Remembered credentials not yet checked against their account, and what the route needs;
 /// empty once checked.
 #[derive(Debug, Default)]
@@ -149,6 +170,7 @@ pub async fn require(
         Ok(Admission::Confirmed(principal)) => {
             req.extensions_mut()
                 .insert(CallerName(principal.name().to_owned()));
+            req.extensions_mut().insert(Caller::user(principal.name()));
             if let Err(denied) = authorize(&principal, needed) {
                 return Ok(req.into_response(ApiError::from(denied).error_response()));
             }
@@ -156,6 +178,8 @@ pub async fn require(
         Ok(Admission::Remembered(remembered)) => {
             req.extensions_mut()
                 .insert(CallerName(remembered.username().to_owned()));
+            req.extensions_mut()
+                .insert(Caller::user(remembered.username()));
             *pending.0.borrow_mut() = Some((remembered, needed));
             req.extensions_mut().insert(Rc::clone(&pending));
         }
@@ -186,6 +210,7 @@ pub async fn require(
 pub struct Session {
     state: web::Data<AppState>,
     pending: Option<Rc<PendingAccountCheck>>,
+    caller: Option<Caller>,
 }
 
 impl FromRequest for Session {
@@ -199,6 +224,7 @@ impl FromRequest for Session {
             .map(|state| Self {
                 state,
                 pending: req.extensions().get::<Rc<PendingAccountCheck>>().cloned(),
+                caller: req.extensions().get::<Caller>().cloned(),
             })
             .ok_or_else(|| ApiError::Internal("application state is missing".into()));
         ready(session)
@@ -219,6 +245,11 @@ impl Session {
     /// The shared state (settings, cursor keys); not the database.
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Who the gate let in; `None` only on a route without a gate.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
     }
 
     /// Runs a read-only `query`, after the pending account read if there is one.
