@@ -188,8 +188,9 @@ def seed_sql(rows: int) -> str:
     return f"INSERT INTO station (name, timestamp, temperature, lat, lon) VALUES {values}"
 
 
-def create_superuser(database_url: str) -> str:
-    """Migrates the database at `database_url` and adds the superuser `bench`; returns its password."""
+def create_superuser(database_url: str) -> tuple[str, str]:
+    """Migrates the database at `database_url`, adds the superuser `bench` and a device token
+    with both scopes; returns the password and the token's key."""
     env = {**os.environ, "DATABASE_URL": database_url}
     subprocess.run([BINARY, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     password = secrets.token_urlsafe(18)
@@ -197,7 +198,11 @@ def create_superuser(database_url: str) -> str:
         [BINARY, "createsuperuser", "--username", "bench"], env=env, input=password + "\n",
         text=True, check=True, stdout=subprocess.DEVNULL,
     )
-    return password
+    token = subprocess.run(
+        [BINARY, "createtoken", "--label", "bench", "--scope", "read", "--scope", "write"],
+        env=env, text=True, check=True, capture_output=True,
+    ).stdout.strip()
+    return password, token
 
 
 class SqliteStore:
@@ -208,7 +213,7 @@ class SqliteStore:
     def __init__(self, workdir: Path, rows: int) -> None:
         self.pristine = workdir / "pristine.db"
         self.cell = workdir / "bench.db"
-        self.password = create_superuser(f"sqlite://{self.pristine}")
+        self.password, self.token = create_superuser(f"sqlite://{self.pristine}")
         with sqlite3.connect(self.pristine) as conn:
             conn.execute(seed_sql(rows))
             conn.commit()
@@ -248,7 +253,7 @@ class PostgresStore:
         self.cell = f"station_bench_{tag}_cell"
         psql(server_url, f"CREATE DATABASE {self.template}")
         template_url = with_database(server_url, self.template)
-        self.password = create_superuser(template_url)
+        self.password, self.token = create_superuser(template_url)
         psql(template_url, seed_sql(rows) + ";\nVACUUM ANALYZE station;")
 
     def fresh_url(self) -> str:
@@ -261,17 +266,22 @@ class PostgresStore:
         psql(self.server_url, f"DROP DATABASE IF EXISTS {self.template} WITH (FORCE)")
 
 
-def start_service(store, rows: int, workers: int, log_file: Path) -> Server:
-    """A server on a fresh copy of the store's seeded database, so every cell starts at `rows`."""
+def start_service(store, rows: int, workers: int, log_file: Path, device_token: bool = False,
+                  extra_args: tuple[str, ...] = ()) -> Server:
+    """A server on a fresh copy of the store's seeded database, so every cell starts at `rows`;
+    requests authenticate as the staff user `bench`, or with its device token."""
     env = {**os.environ, "DATABASE_URL": store.fresh_url()}
     port = free_port()
     process = subprocess.Popen(
-        [BINARY, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)],
+        [BINARY, "serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *extra_args],
         env=env, stdout=subprocess.DEVNULL, stderr=log_file.open("a"),
     )
     wait_until_listening(port, process)
-    token = base64.b64encode(f"bench:{store.password}".encode()).decode()
-    return Server("station-api", process, port, {"BENCH_AUTH": f"Basic {token}", "BENCH_ROWS": str(rows)})
+    if device_token:
+        auth = f"Token {store.token}"
+    else:
+        auth = "Basic " + base64.b64encode(f"bench:{store.password}".encode()).decode()
+    return Server("station-api", process, port, {"BENCH_AUTH": auth, "BENCH_ROWS": str(rows)})
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -349,6 +359,105 @@ def write_result(prefix: str, report: str) -> None:
     log(f"written to {path.relative_to(ROOT)}")
 
 
+@dataclass
+class DeviceCell:
+    """One line of the devices table: a measurement, and what it is compared with."""
+    title: str
+    connections: int
+    result: Measurement
+    rows_per_request: int = 1
+    baseline: str = ""
+    ratio: float | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.result.rps * self.rows_per_request
+
+
+def upload_body(path: Path, items: int, media_type: str) -> Path:
+    """A bulk body of `items` readings of one station, 10 s apart, as JSON or CSV."""
+    readings = [("pi-bench", FIRST_TIMESTAMP + n * 10, round(15 + (n % 100) / 10, 1), 59.91, 10.75)
+                for n in range(items)]
+    if media_type == "text/csv":
+        text = "name,timestamp,temperature,lat,lon\n" + "".join(
+            f"{name},{ts},{t},{lat},{lon}\n" for name, ts, t, lat, lon in readings)
+    else:
+        text = json.dumps([{"name": name, "timestamp": ts, "temperature": t, "lat": lat, "lon": lon}
+                           for name, ts, t, lat, lon in readings], separators=(",", ":"))
+    path.write_text(text)
+    return path
+
+
+def device_cells(store, rows: int, workers: int, seconds: int, quick: bool,
+                 workdir: Path) -> list[DeviceCell]:
+    """Device tokens against basic auth, and bulk uploads against single creates, each pair
+    measured one right after the other on fresh servers."""
+    log_file = workdir / "server.log"
+    auth_connections = 16 if quick else 64
+    upload_connections = 16
+    cells: list[DeviceCell] = []
+
+    def cell(scenario: str, connections: int, device_token: bool = False,
+             extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Measurement:
+        service = start_service(store, rows, workers, log_file, device_token, extra_args)
+        try:
+            service.env.update(env or {})
+            time.sleep(0.5)
+            return measure(service, scenario, connections, seconds)
+        finally:
+            service.stop()
+
+    for scenario in ("retrieve", "create"):
+        basic = cell(scenario, auth_connections)
+        token = cell(scenario, auth_connections, device_token=True)
+        cells.append(DeviceCell(f"{scenario}, basic auth", auth_connections, basic))
+        cells.append(DeviceCell(f"{scenario}, device token", auth_connections, token,
+                                baseline=f"{scenario}, basic auth",
+                                ratio=token.rps / basic.rps if basic.rps else 0.0))
+    if store.title == "SQLite":
+        fast = cell("create", auth_connections, extra_args=("--sqlite-synchronous", "normal"))
+        durable = cells[2].result
+        cells.append(DeviceCell("create, basic auth, `--sqlite-synchronous normal` (not durable)",
+                                auth_connections, fast, baseline="create, basic auth (durable: full)",
+                                ratio=durable.rps / fast.rps if fast.rps else 0.0))
+    single = cell("create", upload_connections)
+    cells.append(DeviceCell("single creates, 1 reading a request", upload_connections, single))
+    json_items = 1000
+    uploads = {}
+    for media_type, label in (("application/json", "JSON"), ("text/csv", "CSV")):
+        body = upload_body(workdir / f"upload.{label.lower()}", json_items, media_type)
+        uploads[label] = cell("upload", upload_connections, env={
+            "BENCH_BODY_FILE": str(body), "BENCH_CONTENT_TYPE": media_type})
+    json_cell = DeviceCell(f"bulk JSON, {json_items:,} readings a request", upload_connections,
+                           uploads["JSON"], json_items, "single creates",
+                           uploads["JSON"].rps * json_items / single.rps if single.rps else 0.0)
+    csv_cell = DeviceCell(f"bulk CSV, {json_items:,} readings a request", upload_connections,
+                          uploads["CSV"], json_items, "bulk JSON",
+                          uploads["CSV"].rps / uploads["JSON"].rps if uploads["JSON"].rps else 0.0)
+    cells += [json_cell, csv_cell]
+    big_items = 10_000
+    body = upload_body(workdir / "upload-big.json", big_items, "application/json")
+    big = cell("upload", upload_connections, env={
+        "BENCH_BODY_FILE": str(body), "BENCH_CONTENT_TYPE": "application/json"})
+    cells.append(DeviceCell(f"bulk JSON, {big_items:,} readings a request", upload_connections,
+                            big, big_items))
+    return cells
+
+
+def device_table(cells: list[DeviceCell]) -> list[str]:
+    lines = [
+        "| measurement | conns | req/s | readings/s | p99 ms | errors | peak RSS MiB | CPU us/req | compared with | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for c in cells:
+        ratio = f"{c.ratio:.2f}" if c.ratio is not None else ""
+        lines.append(
+            f"| {c.title} | {c.connections} | {c.result.rps:,.0f} | {c.rows_per_second:,.0f} | "
+            f"{c.result.p99_ms:.2f} | {c.result.errors} | {c.result.peak_rss_mib:.1f} | "
+            f"{c.result.cpu_us_per_request:.1f} | {c.baseline} | {ratio} |")
+    return lines
+
+
 def load_run(args: argparse.Namespace) -> int:
     connection_counts = [16] if args.quick else args.connections
     seconds = 2 if args.quick else args.seconds
@@ -357,6 +466,7 @@ def load_run(args: argparse.Namespace) -> int:
     # (engine, scenario, connections) -> (service, ceiling)
     results: dict[tuple[str, str, int], tuple[Measurement, Measurement]] = {}
     idle_rss: dict[str, float] = {}
+    devices: dict[str, list[DeviceCell]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         engines = [lambda: SqliteStore(workdir, rows)]
@@ -371,6 +481,9 @@ def load_run(args: argparse.Namespace) -> int:
                 log(f"{store.title}, {rows:,} rows, basic auth; the ceiling, then a fresh server "
                     "and database, per cell:")
                 try:
+                    log(f"{store.title}: device tokens and bulk uploads ...")
+                    devices[store.title] = device_cells(store, rows, workers, seconds,
+                                                        args.quick, workdir)
                     for connections in connection_counts:
                         for scenario in SCENARIOS:
                             ceiling_result = measure(ceiling, scenario, connections, seconds)
@@ -390,7 +503,8 @@ def load_run(args: argparse.Namespace) -> int:
         finally:
             ceiling.stop()
 
-    total_errors = sum(r.errors for r, _ in results.values())
+    total_errors = sum(r.errors for r, _ in results.values()) + sum(
+        c.result.errors for cells in devices.values() for c in cells)
     cells = len(SCENARIOS) * len(connection_counts)
     lines = [
         f"# station-api benchmark, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -429,6 +543,18 @@ def load_run(args: argparse.Namespace) -> int:
                     f"{ceiling_result.rps:,.0f} | {ceiling_result.p99_ms:.2f} | "
                     f"{ceiling_result.cpu_us_per_request:.1f} | {ratio:.2f} |"
                 )
+    for title, cells in devices.items():
+        lines += [
+            "",
+            f"## Devices on {title}",
+            "",
+            "Device tokens against basic auth, and bulk uploads (`POST /station/` with an array "
+            "or CSV) against single creates, each measured on a fresh server right after what it "
+            "is compared with. readings/s = req/s x readings a request; peak RSS is the server's "
+            "during the cell.",
+            "",
+            *device_table(cells),
+        ]
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.quick:

@@ -4,12 +4,22 @@
 --   BENCH_AUTH   the Authorization header value ("" for the ceiling)
 --   BENCH_ROWS   ids 1..BENCH_ROWS exist
 --   BENCH_PACE_MS  optional delay before each request (the soak's steady rate)
+--   BENCH_BODY_FILE, BENCH_CONTENT_TYPE  for BENCH_MODE=upload: the body every request POSTs to
+--                /station/ (a bulk upload), and its media type
 
 local mode = os.getenv("BENCH_MODE") or "retrieve"
 local auth = os.getenv("BENCH_AUTH") or ""
 local rows = tonumber(os.getenv("BENCH_ROWS") or "1000")
 local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "0")
 local filter = os.getenv("BENCH_FILTER") or ""
+local body_file = os.getenv("BENCH_BODY_FILE") or ""
+local content_type = os.getenv("BENCH_CONTENT_TYPE") or "application/json"
+local upload_body = ""
+if body_file ~= "" then
+  local file = assert(io.open(body_file, "rb"))
+  upload_body = file:read("*a")
+  file:close()
+end
 local create_body = '{"name":"bench","timestamp":1700000000,"temperature":21.5,"lat":59.91,"lon":10.75}'
 
 local threads = {}
@@ -23,30 +33,32 @@ function init(args)
   math.randomseed(os.time() + #threads * 7919)
 end
 
-local function headers(json)
+local function headers(media_type)
   local h = {}
   if auth ~= "" then h["Authorization"] = auth end
-  if json then h["Content-Type"] = "application/json" end
+  if media_type then h["Content-Type"] = media_type end
   return h
 end
 
 local function retrieve()
-  return wrk.format("GET", "/station/" .. math.random(1, rows) .. "/", headers(false))
+  return wrk.format("GET", "/station/" .. math.random(1, rows) .. "/", headers(nil))
 end
 
 local function create()
-  return wrk.format("POST", "/station/", headers(true), create_body)
+  return wrk.format("POST", "/station/", headers("application/json"), create_body)
 end
 
 function request()
   if mode == "retrieve" then
     return retrieve()
   elseif mode == "list" then
-    return wrk.format("GET", "/station/", headers(false))
+    return wrk.format("GET", "/station/", headers(nil))
   elseif mode == "filtered" then
-    return wrk.format("GET", "/station/?" .. filter, headers(false))
+    return wrk.format("GET", "/station/?" .. filter, headers(nil))
   elseif mode == "create" then
     return create()
+  elseif mode == "upload" then
+    return wrk.format("POST", "/station/", headers(content_type), upload_body)
   elseif math.random() < 0.8 then
     return retrieve()
   else
