@@ -104,6 +104,7 @@ impl Database {
             Backend::Sqlite => query_threads + 1,
             Backend::Postgres | Backend::Mysql => query_threads,
         };
+        pool::check_first_connection(&target, settings, settings.checkout_timeout)?;
         let pool = pool::open(target, settings, pool_size)?;
         let writer = match backend {
             Backend::Sqlite => Some(Arc::new(GroupCommitWriter::start(

@@ -101,7 +101,7 @@ fn whole_seconds(wait: Duration) -> u64 {
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable(_) | DbError::UnsupportedUrl(_) => {
+            DbError::Unavailable(_) | DbError::UnsupportedUrl(_) | DbError::Connect { .. } => {
                 Self::Unavailable(Box::new(error))
             }
             DbError::Query(_) | DbError::Migration(_) | DbError::TaskLost => {

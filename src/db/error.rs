@@ -13,6 +13,16 @@ pub enum DbError {
         "unsupported database URL {0:?}: use sqlite://PATH (or a file path), postgres://… or mysql://…"
     )]
     UnsupportedUrl(String),
+    /// The first connection at start-up failed: names the target (password hidden) and the cause.
+    /// Errors waiting cannot fix (a wrong password, an unknown role or database, a file that is
+    /// not a database) come at once; others once the checkout timeout has passed.
+    #[error("cannot connect to {target}: {cause}")]
+    Connect {
+        /// The database URL or file, password replaced by `***`.
+        target: String,
+        /// What the engine said, on one line.
+        cause: String,
+    },
     /// No connection could be had in time, or the database is locked or gone: worth a retry.
     #[error("the database is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -1,7 +1,7 @@
 //! The connection pool: r2d2, with a manager that opens each connection on the engine the URL
 //! names, prepares its session, and retires it once it is gone.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -34,8 +34,127 @@ pub(super) fn open(
         // a failed query checks a server connection and retires it when it is gone
         // (`Session::run`).
         .test_on_check_out(true)
+        .error_handler(Box::new(ConnectFailureLog {
+            target: target.shown(),
+        }))
         .build(ConnectionManager::new(target, settings))
         .map_err(|e| DbError::Unavailable(Box::new(e)))
+}
+
+/// Opens one connection before the pool serves anyone, so that start-up fails at once, in one
+/// line naming the target and the cause, on an error waiting cannot fix (a wrong password, an
+/// unknown role or database, a file that cannot be opened), and waits out only transient ones
+/// (a server refusing connections or still starting, at its connection limit, a locked file)
+/// until `patience` runs out.
+pub(super) fn check_first_connection(
+    target: &Target,
+    settings: &DatabaseSettings,
+    patience: Duration,
+) -> Result<(), DbError> {
+    let manager = ConnectionManager::new(target.clone(), settings);
+    let started = Instant::now();
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let cause = match manager.open() {
+            Ok(_) => return Ok(()),
+            Err(error) => explain(target, &error),
+        };
+        if !waiting_may_help(&cause) || started.elapsed() + pause > patience {
+            return Err(DbError::Connect {
+                target: target.shown(),
+                cause,
+            });
+        }
+        if pause == FIRST_PAUSE {
+            tracing::info!(target = %target.shown(), %cause,
+                "the database does not answer yet; retrying for up to {} s", patience.as_secs());
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// The first wait before trying a transient failure again; each next wait doubles, up to a second.
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+
+/// Whether an engine's refusal can go away by itself: the server is down, starting, stopping,
+/// unreachable for now or full, or a SQLite file is locked. Anything else (credentials, names,
+/// options, files) stays wrong until someone changes it.
+fn waiting_may_help(cause: &str) -> bool {
+    const TRANSIENT: [&str; 16] = [
+        "connection refused",
+        "could not connect",
+        "can't connect",
+        "timeout expired",
+        "timed out",
+        "is starting up",
+        "is shutting down",
+        "in recovery mode",
+        "not yet accepting connections",
+        "too many clients",
+        "too many connections",
+        "no route to host",
+        "network is unreachable",
+        "server closed the connection unexpectedly",
+        "lost connection",
+        "database is locked",
+    ];
+    let cause = cause.to_lowercase();
+    TRANSIENT.iter().any(|pattern| cause.contains(pattern))
+}
+
+/// r2d2's own handler logs every failed connection at ERROR with the path of its source file;
+/// this one logs a line that names the database (password hidden) and what its engine said.
+#[derive(Debug)]
+struct ConnectFailureLog {
+    target: String,
+}
+
+impl diesel::r2d2::HandleError<ConnectError> for ConnectFailureLog {
+    fn handle_error(&self, error: ConnectError) {
+        tracing::warn!(target = %self.target, cause = %one_line(&error_chain(&error)), "opening a database connection failed");
+    }
+}
+
+/// An error and its sources, as one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `text` with every run of white space (libpq's messages span lines) made one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What went wrong opening a connection to `target`, on one line; for a SQLite file that "cannot
+/// be opened", what the file system says about it.
+fn explain(target: &Target, error: &ConnectError) -> String {
+    let said = one_line(&error_chain(error));
+    match target {
+        Target::Sqlite(path) if said.contains("unable to open database file") => {
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+            {
+                Err(io) => format!("{said} ({io})"),
+                Ok(_) if std::path::Path::new(path).is_dir() => {
+                    format!("{said} (it is a directory)")
+                }
+                Ok(_) => said,
+            }
+        }
+        _ => said,
+    }
 }
 
 /// Why a new connection could not be opened.

@@ -10,17 +10,27 @@ use super::DbError;
 /// opens only a file that exists ([`existing_file_uri`]), so while it is gone requests fail (503)
 /// instead of writing to a new, empty database. Fails when its directory does not exist.
 pub(super) fn create_once(path: &str) -> Result<PathBuf, DbError> {
+    let cannot = |cause: String| DbError::Connect {
+        target: format!("the SQLite database {path}"),
+        cause,
+    };
     if let Some(parent) = Path::new(path).parent()
         && !parent.as_os_str().is_empty()
         && !parent.exists()
     {
-        return Err(DbError::Unavailable(
-            format!("directory {} does not exist", parent.display()).into(),
-        ));
+        return Err(cannot(format!(
+            "its directory {} does not exist",
+            parent.display()
+        )));
     }
     if !Path::new(path).exists() {
-        <diesel::SqliteConnection as diesel::Connection>::establish(path)
-            .map_err(|e| DbError::Unavailable(Box::new(e)))?;
+        <diesel::SqliteConnection as diesel::Connection>::establish(path).map_err(|e| {
+            let detail = std::fs::File::create(path).err();
+            cannot(match detail {
+                Some(io) => format!("creating it failed: {e} ({io})"),
+                None => format!("creating it failed: {e}"),
+            })
+        })?;
     }
     Ok(PathBuf::from(path))
 }

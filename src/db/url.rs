@@ -55,6 +55,14 @@ impl Target {
         Ok(Self::Sqlite(path.to_owned()))
     }
 
+    /// The target for messages: a server URL with its password hidden, or the SQLite file.
+    pub(super) fn shown(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("the SQLite database {path}"),
+            Self::Postgres(url) | Self::Mysql(url) => redact_password(url),
+        }
+    }
+
     /// The engine this target runs.
     pub(super) fn backend(&self) -> Backend {
         match self {

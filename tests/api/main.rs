@@ -27,5 +27,6 @@ mod request_ids;
 mod routes;
 mod schema_parity;
 mod slow_clients;
+mod startup_errors;
 mod stations;
 mod validation;
