@@ -12,7 +12,7 @@ use crate::auth::AuthSettings;
 use crate::auth::password::{HashCost, PasswordHasher};
 use crate::auth::throttle::ThrottleSettings;
 use crate::config::{HttpSettings, Settings};
-use crate::db::{Database, DatabaseSettings, redact_password};
+use crate::db::{Database, DatabaseSettings, SqliteSynchronous, redact_password};
 use crate::domain::user::{NewPassword, Username};
 use crate::startup::Application;
 use crate::telemetry::LogFormat;
@@ -94,6 +94,11 @@ struct DatabaseArgs {
         default_value_t = 10_000
     )]
     db_statement_timeout_ms: u64,
+    /// When SQLite syncs its log: full (every acknowledged write survives a power cut) or normal
+    /// (faster; a power cut or OS crash can lose the last acknowledged writes). Ignored by
+    /// PostgreSQL and MySQL/MariaDB.
+    #[arg(long, env = "STATION_SQLITE_SYNCHRONOUS", value_enum, default_value_t)]
+    sqlite_synchronous: SqliteSynchronous,
 }
 
 impl DatabaseArgs {
@@ -104,6 +109,7 @@ impl DatabaseArgs {
             checkout_timeout: Duration::from_secs(self.db_checkout_timeout_secs),
             busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
             statement_timeout: Duration::from_millis(self.db_statement_timeout_ms),
+            sqlite_synchronous: self.sqlite_synchronous,
         }
     }
 

@@ -45,7 +45,7 @@ pub use error::DbError;
 use executor::{Claim, GroupCommitWriter, QueryThreads};
 use pool::ConnectionPool;
 use session::Session;
-pub use settings::DatabaseSettings;
+pub use settings::{DatabaseSettings, SqliteSynchronous};
 use url::Target;
 pub use url::redact_password;
 

@@ -10,7 +10,7 @@ use diesel::{MysqlConnection, PgConnection, SqliteConnection};
 
 use super::sqlite_file::{OpenedFile, existing_file_uri};
 use super::url::{Target, with_libpq_defaults};
-use super::{DatabaseSettings, DbConnection, DbError};
+use super::{DatabaseSettings, DbConnection, DbError, SqliteSynchronous};
 
 /// The pool every query's connection comes from.
 pub(super) type ConnectionPool = Pool<ConnectionManager>;
@@ -197,6 +197,7 @@ pub struct ConnectionManager {
     target: Target,
     busy_timeout: Duration,
     statement_timeout: Duration,
+    synchronous: SqliteSynchronous,
 }
 
 impl ConnectionManager {
@@ -212,6 +213,7 @@ impl ConnectionManager {
             target,
             busy_timeout: settings.busy_timeout,
             statement_timeout: settings.statement_timeout,
+            synchronous: settings.sqlite_synchronous,
         }
     }
 
@@ -220,11 +222,14 @@ impl ConnectionManager {
             Target::Sqlite(path) => {
                 let mut sqlite = SqliteConnection::establish(&existing_file_uri(path))?;
                 // Diesel turns foreign keys on but leaves the busy timeout at 0 and the journal
-                // in rollback mode: make SQLite behave as a server database.
+                // in rollback mode: make SQLite behave as a server database. `synchronous` is
+                // FULL unless the operator chose speed: in WAL mode NORMAL syncs only at
+                // checkpoints, so a power cut could lose commits already answered 201.
                 sqlite.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                    self.busy_timeout.as_millis()
+                     PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout.as_millis(),
+                    self.synchronous.pragma_value()
                 ))?;
                 super::statement_deadline::register(&sqlite, self.statement_timeout)?;
                 Ok(DbConnection::Sqlite(sqlite))

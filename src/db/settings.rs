@@ -24,6 +24,30 @@ pub struct DatabaseSettings {
     /// and MySQL/MariaDB, by the service on SQLite) and the request answered 503; zero for no
     /// limit.
     pub statement_timeout: Duration,
+    /// When SQLite syncs its write-ahead log to disk; the server engines ignore it.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// When SQLite syncs its write-ahead log to disk (its `synchronous` pragma, in WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSynchronous {
+    /// `FULL`: every commit syncs the log before it is acknowledged, so a 201 survives a power
+    /// cut or an OS crash. The group commit shares that one sync among every write it holds.
+    #[default]
+    Full,
+    /// `NORMAL`: the log is synced only at checkpoints. Faster; a killed process still loses
+    /// nothing, but a power cut or an OS crash can lose the last acknowledged commits.
+    Normal,
+}
+
+impl SqliteSynchronous {
+    /// The value of SQLite's `synchronous` pragma.
+    pub fn pragma_value(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
 }
 
 impl DatabaseSettings {
@@ -50,6 +74,7 @@ impl DatabaseSettings {
             checkout_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
+            sqlite_synchronous: SqliteSynchronous::default(),
         }
     }
 }
@@ -62,5 +87,12 @@ mod tests {
     fn settings_never_show_the_database_password() {
         let settings = DatabaseSettings::new("postgres://app:hunter2@db.example/station");
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn sqlite_commits_are_durable_unless_told_otherwise() {
+        let settings = DatabaseSettings::new("sqlite://station.db");
+        assert_eq!(settings.sqlite_synchronous.pragma_value(), "FULL");
+        assert_eq!(SqliteSynchronous::Normal.pragma_value(), "NORMAL");
     }
 }

@@ -14,6 +14,8 @@ mod raw;
 
 mod cli;
 mod concurrency;
+mod device;
+mod durability_sync;
 mod exit;
 mod expect_continue;
 mod generated;

@@ -179,6 +179,21 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Waits (at most 30 s) for the process to exit by itself, e.g. after a signal sent to it
+    /// some other way.
+    pub fn wait_for_exit(mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "process did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // A test that failed half-way must not leave its server running; one that stopped it
