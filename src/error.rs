@@ -34,6 +34,10 @@ pub enum ApiError {
     /// 403: authenticated, but the route needs more than the caller may do.
     #[error("You do not have permission to perform this action.")]
     PermissionDenied,
+    /// 403: a device token bound to one station, writing a reading of another; holds the
+    /// station it is bound to.
+    #[error("This token may only write readings of station \"{0}\".")]
+    OtherStation(String),
     /// 405: the route exists, the method does not.
     #[error("Method \"{0}\" not allowed.")]
     MethodNotAllowed(String),
@@ -123,7 +127,7 @@ impl From<ListQueryError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Header(_) | AuthError::InvalidCredentials => {
+            AuthError::Header(_) | AuthError::InvalidCredentials | AuthError::InvalidToken => {
                 Self::Unauthenticated(error.to_string())
             }
             AuthError::Forbidden => Self::PermissionDenied,
@@ -209,7 +213,7 @@ impl ResponseError for ApiError {
         match self {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::PermissionDenied | Self::OtherStation(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound | Self::StationNotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
