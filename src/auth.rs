@@ -28,8 +28,8 @@ use crate::auth::token::{
 use crate::auth::turns::Turns;
 use crate::db::models::AccountStanding;
 use crate::db::{Database, DbError, token_repository, user_repository};
-use crate::domain::token::Scopes;
 use crate::db::{DbConnection, QueryResult};
+use crate::domain::token::Scopes;
 
 /// How authentication trades safety against speed.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ use crate::auth::AuthError;
 use crate::db::DbError;
 use crate::domain::listing::InvalidQuery;
 use crate::domain::station::InvalidStation;
+use crate::domain::token::InvalidTokenRequest;
 use crate::pagination::ListQueryError;
 
 /// The realm named in `WWW-Authenticate` challenges.
@@ -81,6 +82,12 @@ pub enum ApiError {
     /// 400: well-formed, but some fields break the rules.
     #[error("Invalid input.")]
     Invalid(InvalidStation),
+    /// 400: a token request whose fields break the rules.
+    #[error("Invalid input.")]
+    InvalidToken(InvalidTokenRequest),
+    /// 404: an integer id with no token behind it.
+    #[error("No Token matches the given query.")]
+    TokenNotFound,
     /// 429: too many failed logins; try again after this long.
     #[error("Request was throttled. Expected available in {} seconds.", whole_seconds(*.0))]
     Throttled(Duration),
@@ -215,13 +222,16 @@ impl ResponseError for ApiError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied | Self::OtherStation(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotFound | Self::StationNotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::StationNotFound | Self::TokenNotFound | Self::InvalidPage => {
+                StatusCode::NOT_FOUND
+            }
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RequestHeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::MalformedBody(_)
             | Self::Invalid(_)
+            | Self::InvalidToken(_)
             | Self::InvalidQuery(_)
             | Self::MalformedRequest
             | Self::InvalidHost
@@ -244,6 +254,7 @@ impl ResponseError for ApiError {
         }
         let body = match self {
             Self::Invalid(invalid) => field_errors_body(invalid.errors()),
+            Self::InvalidToken(invalid) => field_errors_body(invalid.errors()),
             Self::InvalidQuery(invalid) => field_errors_body(invalid.errors()),
             other => serde_json::json!({ "detail": other.to_string() }),
         };

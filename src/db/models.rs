@@ -7,6 +7,7 @@ use diesel::sqlite::Sqlite;
 
 use crate::db::schema::{device_tokens, station, users};
 use crate::domain::station::{NewStation, StationPatch};
+use crate::domain::token::NewToken;
 
 /// One stored reading.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -164,4 +165,20 @@ pub struct NewTokenRow<'a> {
     pub created: i64,
     /// Unix seconds, if it expires.
     pub expires: Option<i64>,
+}
+
+impl<'a> NewTokenRow<'a> {
+    /// The row storing `token`, whose key hashes to `key_hash` and begins with `prefix`, issued
+    /// at `created`.
+    pub fn new(token: &'a NewToken, key_hash: &'a str, prefix: &'a str, created: i64) -> Self {
+        Self {
+            label: token.label.as_ref(),
+            key_hash,
+            prefix,
+            scopes: token.scopes.as_stored(),
+            station: token.station.as_ref().map(AsRef::as_ref),
+            created,
+            expires: token.expires,
+        }
+    }
 }

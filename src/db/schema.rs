@@ -51,4 +51,10 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(device_tokens, service_keys, station, station_count, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    device_tokens,
+    service_keys,
+    station,
+    station_count,
+    users
+);
