@@ -366,7 +366,7 @@ pub async fn retrieve_token(
     path = "/tokens/{id}/",
     operation_id = "destroy_token",
     tag = "tokens",
-    params(("id" = i64, Path, description = "The token's id.", example = 1)),
+    params(("id" = i64, Path, description = "The token's id.", example = 2)),
     responses(
         (status = 204, description = "Revoked; no body."),
         (status = 404, description = "No such token.", body = ErrorDetail),
