@@ -28,4 +28,5 @@ mod routes;
 mod schema_parity;
 mod slow_clients;
 mod stations;
+mod tokens;
 mod validation;
