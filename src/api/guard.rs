@@ -7,7 +7,8 @@
 //!
 //! Credentials verified recently are let in before their account is read: the request's first
 //! query reads it ([`Session`]), in the same round trip to the database, and the request goes
-//! no further if the account changed or no longer may. A request that makes no query has its
+//! no further if the account changed or no longer may. A device token seen before is let in
+//! the same way, its row read in that round trip, so a revoked token is refused at once. A request that makes no query has its
 //! account read by the gate once the handler is done, and its answer replaced when the account
 //! says no; such handlers change nothing, so the order of checks holds either way.
 //!
@@ -373,6 +374,26 @@ mod tests {
             RouteAccess::StaffOnly.needs(&Method::GET),
             Permission::Staff
         );
+    }
+
+    #[test]
+    fn tokens_may_read_and_write_as_scoped_and_never_what_staff_may() {
+        use crate::domain::token::Scopes;
+        let token = |read, write| crate::auth::Principal::Token {
+            id: 7,
+            scopes: Scopes::new(read, write).unwrap(),
+            station: Some("Kitchen".into()),
+        };
+        assert!(authorize(&token(true, false), Permission::ReadReadings).is_ok());
+        assert!(authorize(&token(true, false), Permission::WriteReadings).is_err());
+        assert!(authorize(&token(false, true), Permission::WriteReadings).is_ok());
+        assert!(authorize(&token(false, true), Permission::ReadReadings).is_err());
+        assert!(authorize(&token(true, true), Permission::Staff).is_err());
+        let caller = Caller::of(&token(true, true));
+        assert_eq!(caller.key, "token:7");
+        assert!(caller.may_touch_station("Kitchen"));
+        assert!(!caller.may_touch_station("Garage"));
+        assert!(Caller::user("admin").may_touch_station("Garage"));
     }
 
     #[test]

@@ -343,7 +343,10 @@ async fn tokens_are_created_listed_and_revoked_from_the_command_line() {
         .expect("one token listed")
         .split_whitespace()
         .collect();
-    assert_eq!(&row[..5], ["1", "pi-kitchen", "read,write", "Kitchen", &key[..8]]);
+    assert_eq!(
+        &row[..5],
+        ["1", "pi-kitchen", "read,write", "Kitchen", &key[..8]]
+    );
     assert!(!listing.contains(&key));
 
     let revoked = run(&url, &["revoketoken", "--id", "1"], "");
@@ -355,7 +358,10 @@ async fn tokens_are_created_listed_and_revoked_from_the_command_line() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(text(&run(&url, &["listtokens"], "").stdout).lines().count(), 1);
+    assert_eq!(
+        text(&run(&url, &["listtokens"], "").stdout).lines().count(),
+        1
+    );
 }
 
 #[backend_test]
