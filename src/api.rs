@@ -19,6 +19,7 @@ pub mod routes;
 pub mod security_headers;
 pub mod slow_clients;
 pub mod stations;
+pub mod tokens;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -77,6 +78,28 @@ fn routes() -> Routes {
             .operation(operation!(stations::update_station))
             .operation(operation!(stations::partial_update_station))
             .operation(operation!(stations::destroy_station)),
+        )
+        .api(
+            ApiResource::new(
+                "/tokens/",
+                "token-list",
+                RouteAccess::StaffOnly,
+                JSON_ONLY,
+                tokens::list_options,
+            )
+            .operation(operation!(tokens::list_tokens))
+            .operation(operation!(tokens::create_token)),
+        )
+        .api(
+            ApiResource::new(
+                "/tokens/{id}/",
+                "token-detail",
+                RouteAccess::StaffOnly,
+                JSON_ONLY,
+                tokens::detail_options,
+            )
+            .operation(operation!(tokens::retrieve_token))
+            .operation(operation!(tokens::destroy_token)),
         )
         .probe(operation!(health::healthz))
         .probe(operation!(health::readyz))

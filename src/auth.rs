@@ -1,13 +1,14 @@
 //! Who is calling and what they may do: HTTP basic credentials checked against stored Argon2id
-//! hashes (with a cache so repeat requests are cheap and a throttle so guessing is slow) make a
-//! [`Principal`]; each route names the [`Permission`] it needs and [`authorize`] decides. A new
-//! kind of credential is a new kind of principal, here; handlers never see the difference.
-//! Knows nothing about HTTP types.
+//! hashes (with a cache so repeat requests are cheap and a throttle so guessing is slow), or a
+//! device token's key checked by its SHA-256 ([`token`]), make a [`Principal`]; each route names
+//! the [`Permission`] it needs and [`authorize`] decides. A new kind of credential is a new kind
+//! of principal, here; handlers never see the difference. Knows nothing about HTTP types.
 
 pub mod cache;
 pub mod credentials;
 pub mod password;
 pub mod throttle;
+pub mod token;
 mod turns;
 
 use std::collections::HashMap;
@@ -18,13 +19,17 @@ use std::time::Duration;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::auth::cache::{Fingerprint, VerifiedCredentials};
-use crate::auth::credentials::{Credentials, HeaderError, parse_basic};
+use crate::auth::credentials::{Credential, Credentials, HeaderError, parse_authorization};
 use crate::auth::password::{HashCost, HashError, PasswordHasher, WorkingMemory};
 use crate::auth::throttle::{FailureThrottle, ThrottleSettings};
+use crate::auth::token::{
+    KeyHash, KnownToken, KnownTokens, LAST_USED_INTERVAL_SECONDS, now_unix_seconds,
+};
 use crate::auth::turns::Turns;
 use crate::db::models::AccountStanding;
-use crate::db::{Database, DbError, user_repository};
+use crate::db::{Database, DbError, token_repository, user_repository};
 use crate::db::{DbConnection, QueryResult};
+use crate::domain::token::Scopes;
 
 /// How authentication trades safety against speed.
 #[derive(Debug, Clone)]
@@ -68,6 +73,15 @@ pub enum Principal {
         /// Staff may use the API (DRF's `IsAdminUser`); others may only log in.
         staff: bool,
     },
+    /// A device holding a token: reads and adds readings as its scopes say, never more.
+    Token {
+        /// The token's id.
+        id: i64,
+        /// What it may do.
+        scopes: Scopes,
+        /// The one station name whose readings it may read and write, if bound.
+        station: Option<String>,
+    },
 }
 
 impl Principal {
@@ -76,13 +90,34 @@ impl Principal {
         match (self, needed) {
             // IsAdminUser: staff may do everything; other users nothing.
             (Self::User { staff, .. }, _) => *staff,
+            (Self::Token { scopes, .. }, Permission::ReadReadings) => scopes.read(),
+            (Self::Token { scopes, .. }, Permission::WriteReadings) => scopes.write(),
+            // Changing, deleting, and managing tokens stay with staff users.
+            (Self::Token { .. }, Permission::Staff) => false,
         }
     }
 
-    /// Who this is, for logs.
-    pub fn name(&self) -> &str {
+    /// Who this is, for logs and for scoping what they store: `user:<name>` or `token:<id>`.
+    pub fn key(&self) -> String {
         match self {
-            Self::User { username, .. } => username,
+            Self::User { username, .. } => format!("user:{username}"),
+            Self::Token { id, .. } => format!("token:{id}"),
+        }
+    }
+
+    /// Who this is, for logs: the username, or `token:<id>`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::User { username, .. } => username.clone(),
+            Self::Token { .. } => self.key(),
+        }
+    }
+
+    /// The one station name this caller may read and write, if it is bound to one.
+    pub fn bound_station(&self) -> Option<&str> {
+        match self {
+            Self::User { .. } => None,
+            Self::Token { station, .. } => station.as_deref(),
         }
     }
 }
@@ -110,27 +145,66 @@ pub fn authorize(principal: &Principal, needed: Permission) -> Result<(), AuthEr
 /// What the gate decided before a request runs.
 #[derive(Debug)]
 pub enum Admission {
-    /// The account was read and the password verified for this request.
-    Confirmed(Principal),
+    /// The account was read and the password verified for this request, or the token read; the
+    /// token, when it was one, so its use can be recorded ([`Authenticator::record_use`]).
+    Confirmed(Principal, Option<Arc<KnownToken>>),
     /// The password matched the account's stored hash recently; whether the account still has
     /// that hash, and is active staff, is yet to be read. The request's first query does that
-    /// ([`PendingCheck::run`]) in the same round trip to the database.
+    /// ([`PendingCheck::run`]) in the same round trip to the database. Likewise a token seen
+    /// before, whose existence is yet to be read.
     Remembered(Remembered),
 }
 
-/// Credentials the cache vouches for, still to be checked against the account.
+/// Credentials the cache vouches for, still to be checked against the account (or a known
+/// token, against its row).
 #[derive(Debug)]
 pub struct Remembered {
-    credentials: Credentials,
+    claim: Claim,
     client: Option<IpAddr>,
-    key: Fingerprint,
     check: PendingCheck,
 }
 
+/// What a remembered request claims to be.
+#[derive(Debug)]
+enum Claim {
+    Password {
+        credentials: Credentials,
+        key: Fingerprint,
+    },
+    Token(Arc<KnownToken>),
+}
+
 impl Remembered {
-    /// The claimed username, for logs.
-    pub fn username(&self) -> &str {
-        &self.credentials.username
+    /// The claimed username (or `token:<id>`), for logs.
+    pub fn name(&self) -> String {
+        match &self.claim {
+            Claim::Password { credentials, .. } => credentials.username.clone(),
+            Claim::Token(token) => token.principal.name(),
+        }
+    }
+
+    /// The claimed caller's key, as [`Principal::key`] gives it.
+    pub fn key(&self) -> String {
+        match &self.claim {
+            Claim::Password { credentials, .. } => format!("user:{}", credentials.username),
+            Claim::Token(token) => token.principal.key(),
+        }
+    }
+
+    /// The station a claimed token is bound to, if any.
+    pub fn bound_station(&self) -> Option<&str> {
+        match &self.claim {
+            Claim::Password { .. } => None,
+            Claim::Token(token) => token.principal.bound_station(),
+        }
+    }
+
+    /// The token claimed, if it is one.
+    pub fn token(&self) -> Option<Arc<KnownToken>> {
+        match &self.claim {
+            Claim::Password { .. } => None,
+            Claim::Token(token) => Some(Arc::clone(token)),
+        }
     }
 
     /// The account read that confirms these credentials, to run on a request's connection.
@@ -139,11 +213,18 @@ impl Remembered {
     }
 }
 
-/// Reads an account and compares it with what the cache remembers; runs on any connection.
+/// Reads an account and compares it with what the cache remembers, or reads whether a known
+/// token still exists; runs on any connection.
 #[derive(Debug, Clone)]
-pub struct PendingCheck {
-    username: String,
-    verified_hash: Arc<str>,
+pub struct PendingCheck(Check);
+
+#[derive(Debug, Clone)]
+enum Check {
+    Account {
+        username: String,
+        verified_hash: Arc<str>,
+    },
+    Token(Arc<KnownToken>),
 }
 
 /// What reading the account showed.
@@ -158,12 +239,29 @@ pub enum Checked {
 }
 
 impl PendingCheck {
-    /// Reads the account on `conn`.
+    /// Reads the account (or the token) on `conn`.
     pub fn run(&self, conn: &mut DbConnection) -> QueryResult<Checked> {
-        let standing = user_repository::standing(conn, &self.username)?;
+        let (username, verified_hash) = match &self.0 {
+            Check::Account {
+                username,
+                verified_hash,
+            } => (username, verified_hash),
+            Check::Token(token) => {
+                return Ok(
+                    match token_repository::last_used(conn, token.key_hash.as_ref())? {
+                        Some(last_used) => {
+                            token.note_last_used(last_used);
+                            Checked::Admitted(token.principal.clone())
+                        }
+                        None => Checked::Denied(AuthError::InvalidToken),
+                    },
+                );
+            }
+        };
+        let standing = user_repository::standing(conn, username)?;
         Ok(match standing {
-            Some(account) if account.password_hash != *self.verified_hash => Checked::Stale,
-            Some(account) => match admit(&self.username, &account) {
+            Some(account) if account.password_hash != **verified_hash => Checked::Stale,
+            Some(account) => match admit(username, &account) {
                 Ok(principal) => Checked::Admitted(principal),
                 Err(denied) => Checked::Denied(denied),
             },
@@ -194,6 +292,9 @@ pub enum AuthError {
     /// Wrong password, or an unknown or inactive user (indistinguishable on purpose).
     #[error("Invalid username/password.")]
     InvalidCredentials,
+    /// An unknown, revoked or expired token key.
+    #[error("Invalid token.")]
+    InvalidToken,
     /// Authenticated, but the route needs more than the caller may do.
     #[error("You do not have permission to perform this action.")]
     Forbidden,
@@ -215,6 +316,8 @@ pub enum AuthError {
 pub struct Authenticator {
     database: Database,
     cache: VerifiedCredentials,
+    /// Tokens seen recently, by key hash.
+    tokens: KnownTokens,
     throttle: FailureThrottle,
     hash_permits: Semaphore,
     /// Hashes passwords that are re-hashed at the configured cost.
@@ -249,6 +352,7 @@ impl Authenticator {
         Ok(Self {
             database,
             cache: VerifiedCredentials::new(settings.cache_ttl, settings.cache_capacity),
+            tokens: KnownTokens::new(settings.cache_capacity),
             throttle: FailureThrottle::new(settings.throttle, 100_000),
             hash_permits: Semaphore::new(settings.max_concurrent_hashes.max(1)),
             hasher,
@@ -267,25 +371,93 @@ impl Authenticator {
         authorization: Option<&[u8]>,
         client: Option<IpAddr>,
     ) -> Result<Admission, AuthError> {
-        let credentials = parse_basic(authorization)?;
+        let credentials = match parse_authorization(authorization)? {
+            Credential::Basic(credentials) => credentials,
+            Credential::Token(key) => return self.admit_token(&key, client).await,
+        };
         let key = self
             .cache
             .fingerprint(&[&credentials.username, &credentials.password]);
         match self.cache.verified_hash(&key) {
             Some(verified_hash) => Ok(Admission::Remembered(Remembered {
-                check: PendingCheck {
+                check: PendingCheck(Check::Account {
                     username: credentials.username.clone(),
                     verified_hash,
-                },
-                credentials,
+                }),
+                claim: Claim::Password { credentials, key },
                 client,
-                key,
             })),
             None => self
                 .authenticate(credentials, key, client)
                 .await
-                .map(Admission::Confirmed),
+                .map(|principal| Admission::Confirmed(principal, None)),
         }
+    }
+
+    /// A token key: a known token is admitted pending the read that it still exists; another is
+    /// looked up now, after the client's allowance of failures is checked. Expiry is the clock's
+    /// to decide. An unknown, revoked or expired key counts as a failure, as a wrong password
+    /// does.
+    async fn admit_token(&self, key: &str, client: Option<IpAddr>) -> Result<Admission, AuthError> {
+        let hash = KeyHash::of(key);
+        let now = now_unix_seconds();
+        if let Some(token) = self.tokens.get(&hash) {
+            if token.has_expired(now) {
+                self.tokens.forget(&hash);
+                return Err(self.token_refused(client));
+            }
+            return Ok(Admission::Remembered(Remembered {
+                check: PendingCheck(Check::Token(Arc::clone(&token))),
+                claim: Claim::Token(token),
+                client,
+            }));
+        }
+        if let Some(client) = client {
+            self.throttle_check(client)?;
+        }
+        let lookup = hash.clone();
+        let row = self
+            .database
+            .read(move |conn| token_repository::find_by_key_hash(conn, lookup.as_ref()))
+            .await?;
+        match row.and_then(KnownToken::from_row) {
+            Some(token) if !token.has_expired(now) => {
+                let token = Arc::new(token);
+                self.tokens.remember(Arc::clone(&token));
+                Ok(Admission::Confirmed(token.principal.clone(), Some(token)))
+            }
+            _ => Err(self.token_refused(client)),
+        }
+    }
+
+    /// Counts a refused token against the client; the error to answer with.
+    fn token_refused(&self, client: Option<IpAddr>) -> AuthError {
+        if let Some(client) = client {
+            self.throttle.record_failure(client);
+        }
+        AuthError::InvalidToken
+    }
+
+    /// Records that `token` was used now, at most once a minute per token: most calls only
+    /// compare a number; the one that writes does so off the request, conditionally (another
+    /// instance may have written it meanwhile), and a failure is only logged.
+    pub fn record_use(&self, token: &KnownToken) {
+        let now = now_unix_seconds();
+        if !token.claim_use(now) {
+            return;
+        }
+        let database = self.database.clone();
+        let id = token.id;
+        tokio::spawn(async move {
+            let written = database
+                .write(move |conn| {
+                    token_repository::touch(conn, id, now, LAST_USED_INTERVAL_SECONDS)
+                })
+                .await;
+            if let Err(error) = written {
+                tracing::warn!(error = %error, token = id, "recording a token's last use failed");
+            }
+        });
     }
 
     /// Finishes what [`Authenticator::admit`] left pending, given what the account read showed.
@@ -294,25 +466,22 @@ impl Authenticator {
         remembered: Remembered,
         checked: Checked,
     ) -> Result<Principal, AuthError> {
-        match checked {
-            Checked::Admitted(principal) => Ok(principal),
-            // The password was right: nothing to forget.
-            Checked::Denied(AuthError::Forbidden) => Err(AuthError::Forbidden),
-            Checked::Denied(denied) => {
-                self.cache.forget(&remembered.key);
-                Err(denied)
+        let (credentials, key) = match (remembered.claim, checked) {
+            (_, Checked::Admitted(principal)) => return Ok(principal),
+            // The password (or key) was right: nothing to forget.
+            (_, Checked::Denied(AuthError::Forbidden)) => return Err(AuthError::Forbidden),
+            (Claim::Token(token), _) => {
+                self.tokens.forget(&token.key_hash);
+                return Err(self.token_refused(remembered.client));
             }
-            Checked::Stale => {
-                self.cache.forget(&remembered.key);
-                let Remembered {
-                    credentials,
-                    client,
-                    key,
-                    ..
-                } = remembered;
-                self.authenticate(credentials, key, client).await
+            (Claim::Password { key, .. }, Checked::Denied(denied)) => {
+                self.cache.forget(&key);
+                return Err(denied);
             }
-        }
+            (Claim::Password { credentials, key }, Checked::Stale) => (credentials, key),
+        };
+        self.cache.forget(&key);
+        self.authenticate(credentials, key, remembered.client).await
     }
 
     /// Reads the account for remembered credentials, for a request that made no query of its

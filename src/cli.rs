@@ -11,8 +11,11 @@ use crate::accounts::{self, Role};
 use crate::auth::AuthSettings;
 use crate::auth::password::{HashCost, PasswordHasher};
 use crate::auth::throttle::ThrottleSettings;
+use crate::auth::token::{NewKey, now_unix_seconds};
 use crate::config::{HttpSettings, Settings};
-use crate::db::{Database, DatabaseSettings, SqliteSynchronous, redact_password};
+use crate::db::models::NewTokenRow;
+use crate::db::{Database, DatabaseSettings, SqliteSynchronous, redact_password, token_repository};
+use crate::domain::token::NewToken;
 use crate::domain::user::{NewPassword, Username};
 use crate::startup::Application;
 use crate::telemetry::LogFormat;
@@ -60,6 +63,12 @@ enum Command {
     Deleteuser(UserArgs),
     /// List users.
     Listusers(DatabaseArgs),
+    /// Issue a device token; prints its key alone on standard output (it is shown only once).
+    Createtoken(CreateTokenArgs),
+    /// List device tokens (never their keys).
+    Listtokens(DatabaseArgs),
+    /// Revoke a device token; every running server refuses it from its next request on.
+    Revoketoken(RevokeTokenArgs),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -271,6 +280,33 @@ struct CreateUserArgs {
     staff: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+struct CreateTokenArgs {
+    /// What the token is for (a device's name).
+    #[arg(long)]
+    label: String,
+    /// What it may do: read, write (repeat for both).
+    #[arg(long = "scope", required = true, value_parser = ["read", "write"])]
+    scopes: Vec<String>,
+    /// Bind it to one station name: it may read and write only that station's readings.
+    #[arg(long)]
+    station: Option<String>,
+    /// Make it stop working after this many days.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    expires_in_days: Option<u32>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+struct RevokeTokenArgs {
+    /// The token's id (see listtokens).
+    #[arg(long)]
+    id: i64,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -307,6 +343,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Listusers(args)) => list_users(&args.open()?),
+        Some(Command::Createtoken(args)) => create_token(&args),
+        Some(Command::Listtokens(args)) => list_tokens(&args.open()?),
+        Some(Command::Revoketoken(args)) => {
+            let revoked = args
+                .database
+                .open()?
+                .write_blocking(|conn| token_repository::delete(conn, args.id))?;
+            if !revoked {
+                bail!("there is no token with id {}", args.id);
+            }
+            println!("Token {} revoked.", args.id);
+            Ok(())
+        }
         Some(Command::Openapi) => {
             print!("{}", crate::openapi::pretty_json(&crate::api::document())?);
             Ok(())
@@ -330,6 +379,64 @@ fn create_user(args: &UserArgs, role: Role) -> anyhow::Result<()> {
         Role::Regular => "User",
     };
     println!("{kind} '{username}' created successfully.");
+    Ok(())
+}
+
+/// Issues a token by the same rules as `POST /tokens/`, and prints its key alone.
+fn create_token(args: &CreateTokenArgs) -> anyhow::Result<()> {
+    let now = now_unix_seconds();
+    let expires = args
+        .expires_in_days
+        .map(|days| now.saturating_add(i64::from(days) * 86_400));
+    let body = serde_json::json!({
+        "label": args.label,
+        "scopes": args.scopes,
+        "station": args.station,
+        "expires": expires,
+    });
+    let token = NewToken::parse(&body, now).map_err(|invalid| {
+        let problems: Vec<String> = invalid
+            .errors()
+            .iter()
+            .map(|(field, message)| format!("{field}: {message}"))
+            .collect();
+        anyhow::anyhow!(problems.join("; "))
+    })?;
+    let key = NewKey::generate();
+    let hash = key.hash();
+    args.database.open()?.write_blocking(|conn| {
+        token_repository::insert(
+            conn,
+            &NewTokenRow::new(&token, hash.as_ref(), key.prefix(), now),
+        )
+    })?;
+    println!("{}", key.expose());
+    Ok(())
+}
+
+fn list_tokens(database: &Database) -> anyhow::Result<()> {
+    let tokens = database.blocking(token_repository::list)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<6} {:<24} {:<10} {:<16} {:<8} {:<11} {:<11} {:<11}",
+        "ID", "LABEL", "SCOPES", "STATION", "PREFIX", "CREATED", "LAST_USED", "EXPIRES"
+    )?;
+    let time = |seconds: Option<i64>| seconds.map_or_else(|| "-".to_owned(), |s| s.to_string());
+    for token in tokens {
+        writeln!(
+            out,
+            "{:<6} {:<24} {:<10} {:<16} {:<8} {:<11} {:<11} {:<11}",
+            token.id,
+            token.label,
+            token.scopes,
+            token.station.as_deref().unwrap_or("-"),
+            token.prefix,
+            token.created,
+            time(token.last_used),
+            time(token.expires)
+        )?;
+    }
     Ok(())
 }
 

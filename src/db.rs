@@ -25,6 +25,7 @@ mod settings;
 mod sqlite_file;
 mod statement_deadline;
 pub mod station_repository;
+pub mod token_repository;
 mod transaction;
 mod url;
 pub mod user_repository;

@@ -2,4 +2,5 @@
 
 pub mod listing;
 pub mod station;
+pub mod token;
 pub mod user;

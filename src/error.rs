@@ -15,6 +15,7 @@ use crate::auth::AuthError;
 use crate::db::DbError;
 use crate::domain::listing::InvalidQuery;
 use crate::domain::station::InvalidStation;
+use crate::domain::token::InvalidTokenRequest;
 use crate::pagination::ListQueryError;
 
 /// The realm named in `WWW-Authenticate` challenges.
@@ -34,6 +35,10 @@ pub enum ApiError {
     /// 403: authenticated, but the route needs more than the caller may do.
     #[error("You do not have permission to perform this action.")]
     PermissionDenied,
+    /// 403: a device token bound to one station, writing a reading of another; holds the
+    /// station it is bound to.
+    #[error("This token may only write readings of station \"{0}\".")]
+    OtherStation(String),
     /// 405: the route exists, the method does not.
     #[error("Method \"{0}\" not allowed.")]
     MethodNotAllowed(String),
@@ -77,6 +82,12 @@ pub enum ApiError {
     /// 400: well-formed, but some fields break the rules.
     #[error("Invalid input.")]
     Invalid(InvalidStation),
+    /// 400: a token request whose fields break the rules.
+    #[error("Invalid input.")]
+    InvalidToken(InvalidTokenRequest),
+    /// 404: an integer id with no token behind it.
+    #[error("No Token matches the given query.")]
+    TokenNotFound,
     /// 429: too many failed logins; try again after this long.
     #[error("Request was throttled. Expected available in {} seconds.", whole_seconds(*.0))]
     Throttled(Duration),
@@ -123,7 +134,7 @@ impl From<ListQueryError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Header(_) | AuthError::InvalidCredentials => {
+            AuthError::Header(_) | AuthError::InvalidCredentials | AuthError::InvalidToken => {
                 Self::Unauthenticated(error.to_string())
             }
             AuthError::Forbidden => Self::PermissionDenied,
@@ -209,15 +220,18 @@ impl ResponseError for ApiError {
         match self {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::PermissionDenied | Self::OtherStation(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotFound | Self::StationNotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::StationNotFound | Self::TokenNotFound | Self::InvalidPage => {
+                StatusCode::NOT_FOUND
+            }
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RequestHeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::MalformedBody(_)
             | Self::Invalid(_)
+            | Self::InvalidToken(_)
             | Self::InvalidQuery(_)
             | Self::MalformedRequest
             | Self::InvalidHost
@@ -240,6 +254,7 @@ impl ResponseError for ApiError {
         }
         let body = match self {
             Self::Invalid(invalid) => field_errors_body(invalid.errors()),
+            Self::InvalidToken(invalid) => field_errors_body(invalid.errors()),
             Self::InvalidQuery(invalid) => field_errors_body(invalid.errors()),
             other => serde_json::json!({ "detail": other.to_string() }),
         };

@@ -14,6 +14,9 @@ use crate::error::ErrorDetail;
 
 /// The security scheme's name in the document.
 pub const BASIC_AUTH: &str = "basicAuth";
+/// The device tokens' scheme's name: HTTP bearer (`Authorization: Bearer <key>`; the service
+/// also takes DRF's `Token <key>`).
+pub const TOKEN_AUTH: &str = "tokenAuth";
 
 /// What the document says beyond its operations.
 #[derive(OpenApi)]
@@ -22,13 +25,16 @@ pub const BASIC_AUTH: &str = "basicAuth";
         title = "station-api",
         description = "Weather-station sensor readings: the Django REST framework \"Station\" API \
             from the IoT textbook, in Rust. Every `station` operation needs HTTP basic auth as an \
-            active staff user (DRF's `IsAdminUser`).",
+            active staff user (DRF's `IsAdminUser`), or, to read or add readings, a device token \
+            (`Authorization: Bearer <key>` or `Token <key>`) with the `read` or `write` scope; \
+            staff issue tokens at `/tokens/`.",
         license(name = "MIT", identifier = "MIT"),
     ),
     // The shared error responses refer to it by name.
     components(schemas(ErrorDetail)),
     tags(
-        (name = "station", description = "Weather-station readings (admin users only)."),
+        (name = "station", description = "Weather-station readings (admin users; device tokens may read and add)."),
+        (name = "tokens", description = "Device tokens (admin users only)."),
         (name = "health", description = "Probes for load balancers; no authentication."),
     ),
 )]
@@ -57,7 +63,7 @@ fn shared_responses() -> Vec<(&'static str, &'static str, Response)> {
             "401",
             "Unauthorized",
             error_response(
-                "No credentials, malformed credentials, or a wrong username or password.",
+                "No credentials, malformed credentials, a wrong username or password, or an unknown, revoked or expired token.",
                 Some((
                     "WWW-Authenticate",
                     Type::String,
@@ -69,7 +75,7 @@ fn shared_responses() -> Vec<(&'static str, &'static str, Response)> {
             "403",
             "Forbidden",
             error_response(
-                "Authenticated, but not allowed this operation (not an active staff user).",
+                "Authenticated, but not allowed this operation (not an active staff user, a token without the scope, or a token bound to another station).",
                 None,
             ),
         ),
@@ -127,6 +133,13 @@ impl Modify for AdminOnly {
             BASIC_AUTH,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
         );
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.description = Some(
+            "A device token's key, issued at `/tokens/`: `Authorization: Bearer <key>` \
+             (DRF's `Token <key>` works too)."
+                .to_owned(),
+        );
+        components.add_security_scheme(TOKEN_AUTH, SecurityScheme::Http(bearer));
         for (_, name, response) in &shared {
             components
                 .responses
@@ -137,11 +150,20 @@ impl Modify for AdminOnly {
             Vec::<String>::new(),
         )]);
         for item in document.paths.paths.values_mut() {
+            // Tokens may read and add readings: GET and POST on the `station` operations.
+            for operation in [item.get.as_mut(), item.post.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                if has_tag(operation, "station") {
+                    operation.security = Some(vec![
+                        SecurityRequirement::new(BASIC_AUTH, Vec::<String>::new()),
+                        SecurityRequirement::new(TOKEN_AUTH, Vec::<String>::new()),
+                    ]);
+                }
+            }
             for operation in operations_mut(item) {
-                let admin_only = operation
-                    .tags
-                    .as_ref()
-                    .is_some_and(|tags| tags.iter().any(|tag| tag == "station"));
+                let admin_only = has_tag(operation, "station") || has_tag(operation, "tokens");
                 if !admin_only {
                     continue;
                 }
@@ -155,6 +177,13 @@ impl Modify for AdminOnly {
             }
         }
     }
+}
+
+fn has_tag(operation: &utoipa::openapi::path::Operation, wanted: &str) -> bool {
+    operation
+        .tags
+        .as_ref()
+        .is_some_and(|tags| tags.iter().any(|tag| tag == wanted))
 }
 
 /// Repeats each parameter's description on its schema, the only place openapi-python-client

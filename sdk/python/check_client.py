@@ -40,9 +40,13 @@ from station_api_client.api.station import (  # noqa: E402
     retrieve_station,
     update_station,
 )
+from station_api_client.api.tokens import create_token, destroy_token  # noqa: E402
 from station_api_client.models import (  # noqa: E402
     ApiRoot,
     ErrorDetail,
+    IssuedToken,
+    ScopeName,
+    TokenInput,
     PaginatedStationList,
     QueryParameterErrors,
     Station,
@@ -475,6 +479,48 @@ def main() -> None:
             )
             check(wrong.detail == "Invalid username/password.", f"401: {wrong.detail}")
         print("ok  401 decodes into ErrorDetail, with the Basic challenge")
+
+        # A device token: issued by staff (basic auth), then sent as `Bearer <key>` (the
+        # client's default prefix) to add readings; a DELETE with it is refused.
+        issued = expect(
+            create_token.sync_detailed(
+                client=admin,
+                body=TokenInput(
+                    label=f"{RUN_TAG}-device", scopes=[ScopeName.WRITE, ScopeName.READ]
+                ),
+            ),
+            HTTPStatus.CREATED,
+            IssuedToken,
+        )
+        check(len(issued.key) >= 32, "a token key shorter than 128 bits")
+        check(issued.prefix == issued.key[:8], f"prefix {issued.prefix}")
+        device = AuthenticatedClient(
+            base_url=base_url, token=issued.key, raise_on_unexpected_status=True
+        )
+        with device:
+            device_body = StationInput(
+                name=f"{RUN_TAG}-device", timestamp=FIRST_TIMESTAMP, temperature=19.5,
+                lat=-45.5, lon=170.25,
+            )
+            made = expect(
+                create_station.sync_detailed(client=device, body=device_body),
+                HTTPStatus.CREATED,
+                Station,
+            )
+            extra_ids.append(made.id)
+            check(same_reading(made, device_body), f"created with a token: {made}")
+            refused = expect(
+                destroy_station.sync_detailed(made.id, client=device),
+                HTTPStatus.FORBIDDEN,
+                ErrorDetail,
+            )
+            check(
+                refused.detail == "You do not have permission to perform this action.",
+                f"403: {refused.detail}",
+            )
+        revoked = destroy_token.sync_detailed(issued.id, client=admin)
+        check(revoked.status_code == HTTPStatus.NO_CONTENT, f"revoke: {revoked.status_code}")
+        print("ok  device token: issued by staff, creates readings, refused a DELETE (403)")
 
         # Leave the server as we found it.
         for station_id in extra_ids:

@@ -7,7 +7,8 @@
 //!
 //! Credentials verified recently are let in before their account is read: the request's first
 //! query reads it ([`Session`]), in the same round trip to the database, and the request goes
-//! no further if the account changed or no longer may. A request that makes no query has its
+//! no further if the account changed or no longer may. A device token seen before is let in
+//! the same way, its row read in that round trip, so a revoked token is refused at once. A request that makes no query has its
 //! account read by the gate once the handler is done, and its answer replaced when the account
 //! says no; such handlers change nothing, so the order of checks holds either way.
 //!
@@ -20,13 +21,14 @@ use std::rc::Rc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 
 use crate::api::links::client_address;
 use crate::auth::{
-    Admission, AuthError, Authenticator, Checked, PendingCheck, Permission, Remembered, authorize,
+    Admission, AuthError, Authenticator, Checked, PendingCheck, Permission, Principal, Remembered,
+    authorize,
 };
 use crate::config::HttpSettings;
 use crate::db::{Database, DbConnection, DbError, QueryResult};
@@ -130,6 +132,22 @@ impl Caller {
             bound_station: None,
         }
     }
+
+    /// The caller `principal` is.
+    pub fn of(principal: &Principal) -> Self {
+        Self {
+            key: principal.key(),
+            bound_station: principal.bound_station().map(str::to_owned),
+        }
+    }
+
+    /// Whether this caller may see or write readings of the station named `name`: everyone but
+    /// a token bound to another station.
+    pub fn may_touch_station(&self, name: &str) -> bool {
+        self.bound_station
+            .as_deref()
+            .is_none_or(|bound| bound == name)
+    }
 }
 
 /// Remembered credentials not yet checked against their account, and what the route needs;
@@ -166,27 +184,36 @@ pub async fn require(
         .admit(authorization.map(|value| value.as_bytes()), client)
         .await;
     let pending = Rc::new(PendingAccountCheck::default());
-    match admission {
-        Ok(Admission::Confirmed(principal)) => {
-            req.extensions_mut()
-                .insert(CallerName(principal.name().to_owned()));
-            req.extensions_mut().insert(Caller::user(principal.name()));
+    let token = match admission {
+        Ok(Admission::Confirmed(principal, token)) => {
+            req.extensions_mut().insert(CallerName(principal.name()));
+            req.extensions_mut().insert(Caller::of(&principal));
             if let Err(denied) = authorize(&principal, needed) {
                 return Ok(req.into_response(ApiError::from(denied).error_response()));
             }
+            token
         }
         Ok(Admission::Remembered(remembered)) => {
-            req.extensions_mut()
-                .insert(CallerName(remembered.username().to_owned()));
-            req.extensions_mut()
-                .insert(Caller::user(remembered.username()));
+            let token = remembered.token();
+            req.extensions_mut().insert(CallerName(remembered.name()));
+            req.extensions_mut().insert(Caller {
+                key: remembered.key(),
+                bound_station: remembered.bound_station().map(str::to_owned),
+            });
             *pending.0.borrow_mut() = Some((remembered, needed));
             req.extensions_mut().insert(Rc::clone(&pending));
+            token
         }
         Err(error) => return Ok(req.into_response(ApiError::from(error).error_response())),
-    }
+    };
     let response = next.call(req).await?.map_into_boxed_body();
     let Some((remembered, needed)) = pending.take() else {
+        // A token that was turned away (revoked meanwhile) was not used.
+        if let Some(token) = token
+            && response.status() != StatusCode::UNAUTHORIZED
+        {
+            state.authenticator.record_use(&token);
+        }
         return Ok(response);
     };
     let confirmed = state
@@ -195,7 +222,12 @@ pub async fn require(
         .await
         .and_then(|principal| authorize(&principal, needed));
     match confirmed {
-        Ok(()) => Ok(response),
+        Ok(()) => {
+            if let Some(token) = token {
+                state.authenticator.record_use(&token);
+            }
+            Ok(response)
+        }
         Err(error) => {
             let (req, _) = response.into_parts();
             let denied = ApiError::from(error).error_response();
@@ -342,6 +374,26 @@ mod tests {
             RouteAccess::StaffOnly.needs(&Method::GET),
             Permission::Staff
         );
+    }
+
+    #[test]
+    fn tokens_may_read_and_write_as_scoped_and_never_what_staff_may() {
+        use crate::domain::token::Scopes;
+        let token = |read, write| crate::auth::Principal::Token {
+            id: 7,
+            scopes: Scopes::new(read, write).unwrap(),
+            station: Some("Kitchen".into()),
+        };
+        assert!(authorize(&token(true, false), Permission::ReadReadings).is_ok());
+        assert!(authorize(&token(true, false), Permission::WriteReadings).is_err());
+        assert!(authorize(&token(false, true), Permission::WriteReadings).is_ok());
+        assert!(authorize(&token(false, true), Permission::ReadReadings).is_err());
+        assert!(authorize(&token(true, true), Permission::Staff).is_err());
+        let caller = Caller::of(&token(true, true));
+        assert_eq!(caller.key, "token:7");
+        assert!(caller.may_touch_station("Kitchen"));
+        assert!(!caller.may_touch_station("Garage"));
+        assert!(Caller::user("admin").may_touch_station("Garage"));
     }
 
     #[test]

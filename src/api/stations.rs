@@ -163,6 +163,14 @@ pub struct PaginatedStationList {
     pub results: Vec<Station>,
 }
 
+/// Whether the session's caller may see `row`: a token bound to another station may not, and
+/// learns nothing of it (404, as for a missing reading).
+fn visible_to(session: &Session, row: &StationRow) -> bool {
+    session
+        .caller()
+        .is_none_or(|caller| caller.may_touch_station(&row.name))
+}
+
 /// DRF looks ids up with `int()`; anything that is not an integer is a plain 404.
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().map_err(|_| ApiError::NotFound)
@@ -273,7 +281,10 @@ pub async fn list_stations(
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let state = session.state();
-    let (list, request) = parse_list_query(&query, state.page_sizes(), state.cursors())?;
+    let (mut list, request) = parse_list_query(&query, state.page_sizes(), state.cursors())?;
+    list.filter.station_bound = session
+        .caller()
+        .and_then(|caller| caller.bound_station.clone());
     let page = session
         .read(move |conn| request.read(conn, &list))
         .await?
@@ -396,6 +407,11 @@ pub async fn create_station(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(&req, payload, session.state().http().max_body_bytes).await?;
     let new_station = NewStation::parse(&body).map_err(ApiError::Invalid)?;
+    if let Some(bound) = session.caller().and_then(|c| c.bound_station.as_deref())
+        && bound != new_station.name.as_ref()
+    {
+        return Err(ApiError::OtherStation(bound.to_owned()));
+    }
     let row = session
         .write(move |conn| station_repository::insert(conn, &new_station))
         .await?;
@@ -440,6 +456,7 @@ pub async fn retrieve_station(
     let row = session
         .read(move |conn| station_repository::find(conn, id))
         .await?
+        .filter(|row| visible_to(&session, row))
         .ok_or(ApiError::StationNotFound)?;
     Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
 }
@@ -617,11 +634,10 @@ pub async fn detail_options(
     session: Session,
 ) -> Result<HttpResponse, ApiError> {
     let exists = match parse_id(&id) {
-        Ok(id) => {
-            session
-                .read(move |conn| station_repository::exists(conn, id))
-                .await?
-        }
+        Ok(id) => session
+            .read(move |conn| station_repository::find(conn, id))
+            .await?
+            .is_some_and(|row| visible_to(&session, &row)),
         Err(_) => false,
     };
     Ok(HttpResponse::Ok().json(metadata(

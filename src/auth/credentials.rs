@@ -1,4 +1,5 @@
-//! Reading an `Authorization: Basic …` header the way DRF's `BasicAuthentication` does.
+//! Reading an `Authorization` header the way DRF does: `Basic …` as `BasicAuthentication`,
+//! `Token …` (and `Bearer …`, what OAuth-minded clients send) as `TokenAuthentication`.
 
 use std::fmt;
 
@@ -38,6 +39,43 @@ pub enum HeaderError {
     /// Not base64, not text, or no `:` inside.
     #[error("Invalid basic header. Credentials not correctly base64 encoded.")]
     BadEncoding,
+    /// `Token` (or `Bearer`) with nothing after it.
+    #[error("Invalid token header. No credentials provided.")]
+    TokenEmpty,
+    /// `Token a b`.
+    #[error("Invalid token header. Token string should not contain spaces.")]
+    TokenContainsSpaces,
+    /// A key that is not UTF-8.
+    #[error("Invalid token header. Token string should not contain invalid characters.")]
+    TokenInvalidCharacters,
+}
+
+/// What an `Authorization` header offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A username and password.
+    Basic(Credentials),
+    /// A device token's key, as sent (unchecked).
+    Token(String),
+}
+
+/// Parses the raw `Authorization` header value, if there is one, as basic credentials or a
+/// token; any other scheme is as good as none.
+pub fn parse_authorization(header: Option<&[u8]>) -> Result<Credential, HeaderError> {
+    let raw = header.ok_or(HeaderError::Missing)?;
+    let mut parts = raw
+        .split(u8::is_ascii_whitespace)
+        .filter(|part| !part.is_empty());
+    let scheme = parts.next().unwrap_or_default();
+    if scheme.eq_ignore_ascii_case(b"token") || scheme.eq_ignore_ascii_case(b"bearer") {
+        let key = parts.next().ok_or(HeaderError::TokenEmpty)?;
+        if parts.next().is_some() {
+            return Err(HeaderError::TokenContainsSpaces);
+        }
+        let key = std::str::from_utf8(key).map_err(|_| HeaderError::TokenInvalidCharacters)?;
+        return Ok(Credential::Token(key.to_owned()));
+    }
+    parse_basic(header).map(Credential::Basic)
 }
 
 /// Parses the raw `Authorization` header value, if there is one.
@@ -93,6 +131,24 @@ mod tests {
         assert_eq!(header("Basic !!!"), Err(HeaderError::BadEncoding));
         // "admin" without a colon
         assert_eq!(header("Basic YWRtaW4="), Err(HeaderError::BadEncoding));
+    }
+
+    #[test]
+    fn token_headers_yield_the_key_or_drfs_message() {
+        let token = |value: &[u8]| parse_authorization(Some(value));
+        assert_eq!(token(b"Token abc"), Ok(Credential::Token("abc".into())));
+        assert_eq!(token(b"bearer  abc "), Ok(Credential::Token("abc".into())));
+        assert_eq!(token(b"Token"), Err(HeaderError::TokenEmpty));
+        assert_eq!(token(b"Bearer a b"), Err(HeaderError::TokenContainsSpaces));
+        assert_eq!(
+            token(b"Token \xff\xfe"),
+            Err(HeaderError::TokenInvalidCharacters)
+        );
+        assert_eq!(token(b"Digest abc"), Err(HeaderError::Missing));
+        assert!(matches!(
+            token(b"Basic YWRtaW46cGFzcw=="),
+            Ok(Credential::Basic(_))
+        ));
     }
 
     #[test]

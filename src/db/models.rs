@@ -5,8 +5,9 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 
-use crate::db::schema::{station, users};
+use crate::db::schema::{device_tokens, station, users};
 use crate::domain::station::{NewStation, StationPatch};
+use crate::domain::token::NewToken;
 
 /// One stored reading.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -120,4 +121,64 @@ pub struct NewUserRow<'a> {
     pub is_active: bool,
     /// Unix seconds.
     pub date_joined: i64,
+}
+
+/// One stored device token: never its key, only the key's SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = device_tokens, check_for_backend(Sqlite, Pg, Mysql))]
+pub struct TokenRow {
+    /// Primary key, never reused.
+    pub id: i64,
+    /// What the token is for.
+    pub label: String,
+    /// The SHA-256 of the key, as 64 lowercase hex digits.
+    pub key_hash: String,
+    /// The key's first characters, to recognise it by.
+    pub prefix: String,
+    /// `read`, `write` or `read,write`.
+    pub scopes: String,
+    /// The one station name it may read and write, if bound.
+    pub station: Option<String>,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds, at most a minute stale; `None` before first use.
+    pub last_used: Option<i64>,
+    /// Unix seconds; `None` never.
+    pub expires: Option<i64>,
+}
+
+/// A token to store.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = device_tokens)]
+pub struct NewTokenRow<'a> {
+    /// What the token is for.
+    pub label: &'a str,
+    /// The SHA-256 of the key, hex.
+    pub key_hash: &'a str,
+    /// The key's first characters.
+    pub prefix: &'a str,
+    /// `read`, `write` or `read,write`.
+    pub scopes: &'a str,
+    /// The bound station name, if any.
+    pub station: Option<&'a str>,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds, if it expires.
+    pub expires: Option<i64>,
+}
+
+impl<'a> NewTokenRow<'a> {
+    /// The row storing `token`, whose key hashes to `key_hash` and begins with `prefix`, issued
+    /// at `created`.
+    pub fn new(token: &'a NewToken, key_hash: &'a str, prefix: &'a str, created: i64) -> Self {
+        Self {
+            label: token.label.as_ref(),
+            key_hash,
+            prefix,
+            scopes: token.scopes.as_stored(),
+            station: token.station.as_ref().map(AsRef::as_ref),
+            created,
+            expires: token.expires,
+        }
+    }
 }

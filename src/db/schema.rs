@@ -1,6 +1,20 @@
 // @generated from the migrations by `STATION_BLESS=1 cargo test --test api schema`; do not edit.
 
 diesel::table! {
+    device_tokens (id) {
+        id -> BigInt,
+        label -> Text,
+        key_hash -> Text,
+        prefix -> Text,
+        scopes -> Text,
+        station -> Nullable<Text>,
+        created -> BigInt,
+        last_used -> Nullable<BigInt>,
+        expires -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     service_keys (name) {
         name -> Text,
         secret -> Text,
@@ -37,4 +51,10 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(service_keys, station, station_count, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    device_tokens,
+    service_keys,
+    station,
+    station_count,
+    users
+);

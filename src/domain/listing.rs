@@ -156,6 +156,8 @@ pub struct StationFilter {
     pub lat: Bounds<f64>,
     /// `lon__gte|lte=`
     pub lon: Bounds<f64>,
+    /// Not a parameter: the one station a bound device token may see, added by the handler.
+    pub station_bound: Option<String>,
 }
 
 impl StationFilter {

@@ -25,6 +25,9 @@ fn every_command_has_help() {
         vec!["changepassword", "--help"],
         vec!["deleteuser", "--help"],
         vec!["listusers", "--help"],
+        vec!["createtoken", "--help"],
+        vec!["listtokens", "--help"],
+        vec!["revoketoken", "--help"],
         vec!["openapi", "--help"],
     ] {
         let output = Command::new(BINARY).args(&command).output().unwrap();
@@ -65,7 +68,7 @@ async fn migrate_applies_the_migrations_once() {
     let second = run(&database.url, &["migrate"], "");
 
     assert!(first.status.success());
-    assert_eq!(text(&first.stdout).trim(), "Applied 5 migration(s).");
+    assert_eq!(text(&first.stdout).trim(), "Applied 6 migration(s).");
     assert_eq!(text(&second.stdout).trim(), "Applied 0 migration(s).");
 }
 
@@ -294,4 +297,97 @@ async fn user_commands_exit_cleanly_every_time() {
             text(&created.stderr)
         );
     }
+}
+
+#[backend_test]
+async fn tokens_are_created_listed_and_revoked_from_the_command_line() {
+    // Arrange: a running server, and the CLI on its database.
+    let app = spawn_app().await;
+    let url = app.database_url.clone();
+
+    // Act
+    let created = run(
+        &url,
+        &[
+            "createtoken",
+            "--label",
+            "pi-kitchen",
+            "--scope",
+            "write",
+            "--scope",
+            "read",
+            "--station",
+            "Kitchen",
+            "--expires-in-days",
+            "30",
+        ],
+        "",
+    );
+
+    // Assert: the key alone on stdout, and it works at once.
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let key = text(&created.stdout).trim().to_owned();
+    assert_eq!(text(&created.stdout), format!("{key}\n"));
+    let post = app
+        .anonymous(Method::POST, "/station/")
+        .header("authorization", format!("Token {key}"))
+        .json(&crate::helpers::reading("Kitchen"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::CREATED);
+    let listing = text(&run(&url, &["listtokens"], "").stdout);
+    let row: Vec<&str> = listing
+        .lines()
+        .nth(1)
+        .expect("one token listed")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..5],
+        ["1", "pi-kitchen", "read,write", "Kitchen", &key[..8]]
+    );
+    assert!(!listing.contains(&key));
+
+    let revoked = run(&url, &["revoketoken", "--id", "1"], "");
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    let refused = app
+        .anonymous(Method::GET, "/station/")
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        text(&run(&url, &["listtokens"], "").stdout).lines().count(),
+        1
+    );
+}
+
+#[backend_test]
+async fn bad_token_commands_fail_with_a_message_and_store_nothing() {
+    let database = fresh_database();
+    run(&database.url, &["migrate"], "");
+
+    let no_scope = run(&database.url, &["createtoken", "--label", "pi"], "");
+    let bad_scope = run(
+        &database.url,
+        &["createtoken", "--label", "pi", "--scope", "admin"],
+        "",
+    );
+    let blank = run(
+        &database.url,
+        &["createtoken", "--label", " ", "--scope", "read"],
+        "",
+    );
+    let missing = run(&database.url, &["revoketoken", "--id", "7"], "");
+
+    for failed in [&no_scope, &bad_scope, &blank, &missing] {
+        assert!(!failed.status.success());
+        assert!(text(&failed.stdout).is_empty());
+    }
+    assert!(text(&blank.stderr).contains("label: This field may not be blank."));
+    assert!(text(&missing.stderr).contains("there is no token with id 7"));
+    let listing = text(&run(&database.url, &["listtokens"], "").stdout);
+    assert_eq!(listing.lines().count(), 1, "{listing}");
 }

@@ -128,10 +128,19 @@ fn render_schema(conn: &mut diesel::SqliteConnection) -> String {
         out.push_str("    }\n}\n");
     }
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-    out.push_str(&format!(
-        "\ndiesel::allow_tables_to_appear_in_same_query!({});\n",
+    let one_line = format!(
+        "diesel::allow_tables_to_appear_in_same_query!({});",
         names.join(", ")
-    ));
+    );
+    // Laid out as rustfmt lays it out, so `cargo fmt` leaves the file as generated.
+    if one_line.len() <= 100 {
+        out.push_str(&format!("\n{one_line}\n"));
+    } else {
+        out.push_str(&format!(
+            "\ndiesel::allow_tables_to_appear_in_same_query!(\n    {}\n);\n",
+            names.join(",\n    ")
+        ));
+    }
     out
 }
 

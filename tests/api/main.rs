@@ -31,4 +31,5 @@ mod schema_parity;
 mod slow_clients;
 mod startup_errors;
 mod stations;
+mod tokens;
 mod validation;

@@ -88,9 +88,14 @@ fn allowed(allow: &str) -> BTreeSet<String> {
 
 #[actix_web::test]
 async fn every_documented_operation_answers_when_called_as_documented() {
-    // Arrange: the readings the documented examples name (ids 1 and 2).
+    // Arrange: the readings and device tokens the documented examples name (ids 1 and 2).
     let app = spawn_app().await;
     app.seed_stations(2).await;
+    for label in ["one", "two"] {
+        let body = serde_json::json!({"label": label, "scopes": ["read"]});
+        let response = app.post_json("/tokens/", &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
     let (document, operations) = documented_operations(&app).await;
     assert!(operations.len() >= 5, "{operations:?}");
 

@@ -16,7 +16,9 @@ import { createClient, createConfig } from '../generated/client/index.js';
 import {
   apiRoot,
   createStation,
+  createToken,
   destroyStation,
+  destroyToken,
   listStations,
   partialUpdateStation,
   retrieveStation,
@@ -148,8 +150,12 @@ async function main(): Promise<void> {
   const password = process.env.STATION_PASSWORD;
   check(password !== undefined, 'set STATION_PASSWORD');
 
-  // The document declares HTTP basic auth; the client encodes `user:password` itself.
-  const admin = createClient(createConfig({ baseUrl, auth: `${username}:${password}` }));
+  // The document declares HTTP basic auth (and, on reading routes, a bearer token as the
+  // alternative); the client encodes `user:password` itself. Answered for the basic scheme only,
+  // so a bearer header never replaces it.
+  const basic = (credentials: string) => (auth: { scheme?: string }) =>
+    auth.scheme === 'basic' ? credentials : undefined;
+  const admin = createClient(createConfig({ baseUrl, auth: basic(`${username}:${password}`) }));
   admin.interceptors.request.use((request) => {
     if (['POST', 'PUT', 'PATCH'].includes(request.method)) {
       const contentType = request.headers.get('content-type');
@@ -158,7 +164,9 @@ async function main(): Promise<void> {
     return request;
   });
   const anonymous = createClient(createConfig({ baseUrl }));
-  const impostor = createClient(createConfig({ baseUrl, auth: `${username}:${password}-wrong` }));
+  const impostor = createClient(
+    createConfig({ baseUrl, auth: basic(`${username}:${password}-wrong`) }),
+  );
 
   const root = success(await apiRoot({ client: admin }), 200);
   check(root.station === `${baseUrl}/station/`, `API root: ${root.station}`);
@@ -443,6 +451,52 @@ async function main(): Promise<void> {
   check(isErrorDetail(wrong), `401 body: ${JSON.stringify(wrong)}`);
   check(wrong.detail === 'Invalid username/password.', `401: ${wrong.detail}`);
   console.log('ok  401 is an ErrorDetail, with the Basic challenge');
+
+  // A device token: issued by staff (basic auth), then sent as `Bearer <key>` to add readings;
+  // a DELETE with it is refused.
+  const issued = success(
+    await createToken({
+      client: admin,
+      body: { label: `${RUN_TAG}-device`, scopes: ['write', 'read'] },
+    }),
+    201,
+  );
+  check(issued.key.length >= 32, 'a token key shorter than 128 bits');
+  check(issued.prefix === issued.key.slice(0, 8), `prefix ${issued.prefix}`);
+  const device = createClient(
+    createConfig({
+      baseUrl,
+      auth: (auth: { scheme?: string }) => (auth.scheme === 'bearer' ? issued.key : undefined),
+    }),
+  );
+  const deviceBody: StationInput = {
+    name: `${RUN_TAG}-device`,
+    timestamp: FIRST_TIMESTAMP,
+    temperature: 19.5,
+    lat: -45.5,
+    lon: 170.25,
+  };
+  const made = success(await createStation({ client: device, body: deviceBody }), 201);
+  extraIds.push(made.id);
+  check(sameReading(made, deviceBody), `created with a token: ${JSON.stringify(made)}`);
+  // The document offers DELETE to basic auth only, so the client sends no token there by
+  // itself: sent anyway, it is refused.
+  const refused = failure(
+    await destroyStation({
+      client: device,
+      path: { id: made.id },
+      headers: { Authorization: `Bearer ${issued.key}` },
+    }),
+    403,
+  );
+  check(isErrorDetail(refused), `403 body: ${JSON.stringify(refused)}`);
+  check(
+    refused.detail === 'You do not have permission to perform this action.',
+    `403: ${refused.detail}`,
+  );
+  const revoked = await destroyToken({ client: admin, path: { id: issued.id } });
+  check(revoked.response.status === 204, `revoke: ${revoked.response.status}`);
+  console.log('ok  device token: issued by staff, creates readings, refused a DELETE (403)');
 
   // Leave the server as we found it.
   for (const id of extraIds) {

@@ -94,6 +94,7 @@ fn shape(
     ordering.to_string().hash(&mut hasher);
     keyset_backwards.hash(&mut hasher);
     filter.name.is_some().hash(&mut hasher);
+    filter.station_bound.is_some().hash(&mut hasher);
     filter.name_contains.is_some().hash(&mut hasher);
     filter.search_terms.len().hash(&mut hasher);
     [
@@ -234,6 +235,9 @@ macro_rules! list_queries {
                 }
                 if let Some(exact) = &filter.name {
                     conditions.push(Box::new(name.eq(exact.clone())));
+                }
+                if let Some(bound) = &filter.station_bound {
+                    conditions.push(Box::new(name.eq(bound.clone())));
                 }
                 for term in filter.name_contains.iter().chain(&filter.search_terms) {
                     conditions.push(Box::new(
