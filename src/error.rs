@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::domain::bulk::InvalidUpload;
 use crate::domain::listing::InvalidQuery;
 use crate::domain::station::InvalidStation;
 use crate::pagination::ListQueryError;
@@ -77,6 +78,21 @@ pub enum ApiError {
     /// 400: well-formed, but some fields break the rules.
     #[error("Invalid input.")]
     Invalid(InvalidStation),
+    /// 400: a bulk upload that is empty, too long, or has bad items.
+    #[error("Invalid input.")]
+    InvalidUpload(InvalidUpload),
+    /// 403: a device token bound to this station name sent a reading of another.
+    #[error("This token may only write readings of station \"{0}\".")]
+    StationNotBound(String),
+    /// 400: an `Idempotency-Key` header that is not 1 to 255 visible ASCII characters.
+    #[error("Idempotency-Key must be 1 to 255 visible ASCII characters.")]
+    MalformedIdempotencyKey,
+    /// 409: a request with this `Idempotency-Key` is still running.
+    #[error("A request with this Idempotency-Key is still being processed.")]
+    IdempotencyKeyInUse,
+    /// 422: this `Idempotency-Key` was used with another request.
+    #[error("This Idempotency-Key was already used with a different request.")]
+    IdempotencyKeyReused,
     /// 429: too many failed logins; try again after this long.
     #[error("Request was throttled. Expected available in {} seconds.", whole_seconds(*.0))]
     Throttled(Duration),
@@ -204,12 +220,39 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+impl ApiError {
+    /// The JSON body this error is answered with.
+    pub fn body(&self) -> Value {
+        match self {
+            Self::Invalid(invalid) => field_errors_body(invalid.errors()),
+            Self::InvalidQuery(invalid) => field_errors_body(invalid.errors()),
+            Self::InvalidUpload(InvalidUpload::Whole(invalid)) => {
+                field_errors_body(invalid.errors())
+            }
+            Self::InvalidUpload(InvalidUpload::Items(items)) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| {
+                        item.as_ref().map_or_else(
+                            || Value::Object(Map::new()),
+                            |invalid| field_errors_body(invalid.errors()),
+                        )
+                    })
+                    .collect(),
+            ),
+            other => serde_json::json!({ "detail": other.to_string() }),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::PermissionDenied | Self::StationNotBound(_) => StatusCode::FORBIDDEN,
+            Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound | Self::StationNotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -218,6 +261,8 @@ impl ResponseError for ApiError {
             Self::RequestHeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::MalformedBody(_)
             | Self::Invalid(_)
+            | Self::InvalidUpload(_)
+            | Self::MalformedIdempotencyKey
             | Self::InvalidQuery(_)
             | Self::MalformedRequest
             | Self::InvalidHost
@@ -238,11 +283,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        let body = match self {
-            Self::Invalid(invalid) => field_errors_body(invalid.errors()),
-            Self::InvalidQuery(invalid) => field_errors_body(invalid.errors()),
-            other => serde_json::json!({ "detail": other.to_string() }),
-        };
+        let body = self.body();
         let mut response = HttpResponse::build(self.status_code());
         match self {
             Self::Unauthenticated(_) => {

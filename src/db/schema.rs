@@ -1,6 +1,19 @@
 // @generated from the migrations by `STATION_BLESS=1 cargo test --test api schema`; do not edit.
 
 diesel::table! {
+    idempotency_keys (caller, idempotency_key) {
+        caller -> Text,
+        idempotency_key -> Text,
+        claim -> Text,
+        request_hash -> Nullable<Text>,
+        status -> Nullable<BigInt>,
+        location -> Nullable<Text>,
+        body -> Nullable<Text>,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     service_keys (name) {
         name -> Text,
         secret -> Text,
@@ -37,4 +50,10 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(service_keys, station, station_count, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    idempotency_keys,
+    service_keys,
+    station,
+    station_count,
+    users
+);
