@@ -392,7 +392,7 @@ impl PagedList for StationList {
             description = "Makes a retry safe: a request with a key already answered gets that \
                 answer again (for 24 hours unless configured), and writes nothing. Scoped to the \
                 caller. 1 to 255 visible ASCII characters.",
-            min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$",
+            nullable = false, min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$",
             example = "3f1c2a7e-upload-2026-12-03"),
     ),
     request_body(
@@ -539,7 +539,6 @@ pub enum CreateStationBody {
     /// One reading.
     One(StationInput),
     /// A bulk upload: at least one reading, all created or none.
-    #[schema(min_items = 1)]
     Many(Vec<StationInput>),
 }
 

@@ -128,10 +128,17 @@ fn render_schema(conn: &mut diesel::SqliteConnection) -> String {
         out.push_str("    }\n}\n");
     }
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-    out.push_str(&format!(
-        "\ndiesel::allow_tables_to_appear_in_same_query!({});\n",
+    let one_line = format!(
+        "diesel::allow_tables_to_appear_in_same_query!({});",
         names.join(", ")
-    ));
+    );
+    // As rustfmt lays it out: on one line when it fits in 100 columns, else a name a line.
+    if one_line.len() <= 100 {
+        out.push_str(&format!("\n{one_line}\n"));
+    } else {
+        out.push_str("\ndiesel::allow_tables_to_appear_in_same_query!(\n");
+        out.push_str(&format!("    {}\n);\n", names.join(",\n    ")));
+    }
     out
 }
 
