@@ -292,8 +292,14 @@ pub async fn respond<B>(
                 held,
                 writer: session.detached_writer(),
             };
-            // Answers before the body is whole are not stored: the guard releases the key.
-            let body = read_body.await?;
+            // Answers given before the body is whole are not stored: the key is given up.
+            let body = match read_body.await {
+                Ok(body) => body,
+                Err(error) => {
+                    release(session, &guard).await;
+                    return Err(error);
+                }
+            };
             let held = Arc::new(HeldClaim {
                 claim: guard.held.claim.clone(),
                 request_hash: request_hash(req, bytes_of(&body)),
@@ -324,17 +330,23 @@ pub async fn respond<B>(
                 }
                 // 5xx: the key is given up before answering, so a retry runs again.
                 Err(error) => {
-                    let claim = held.claim.clone();
-                    let released = session
-                        .write(move |conn| idempotency_repository::release(conn, &claim))
-                        .await;
-                    if released.is_ok() {
-                        guard.settle();
-                    }
+                    release(session, &guard).await;
                     Err(error)
                 }
             }
         }
+    }
+}
+
+/// Gives the guarded claim up now, before the request is answered, so a retry that follows the
+/// answer finds the key free; if that fails, the guard tries again in the background.
+async fn release(session: &Session, guard: &ReleaseOnDrop) {
+    let claim = guard.held.claim.clone();
+    let released = session
+        .write(move |conn| idempotency_repository::release(conn, &claim))
+        .await;
+    if released.is_ok() {
+        guard.settle();
     }
 }
 

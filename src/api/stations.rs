@@ -531,6 +531,8 @@ fn created_many(rows: Vec<StationRow>, origin: &Origin) -> Answer {
 /// What a create takes as JSON: one reading, or a bulk upload.
 #[derive(Debug, ToSchema)]
 #[serde(untagged)]
+#[schema(example = json!({"name": "CityName", "timestamp": 1393926310, "temperature": 28,
+    "lat": 30.733315, "lon": 76.779418}))]
 #[allow(
     dead_code,
     reason = "exists only to describe the body in the OpenAPI document"
