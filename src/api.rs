@@ -6,9 +6,11 @@
 //! are never cached by shared caches (`Cache-Control: private, no-cache`), errors included.
 
 pub mod body;
+pub mod bulk;
 pub mod expect_continue;
 pub mod guard;
 pub mod health;
+pub mod idempotency;
 pub mod links;
 pub mod negotiation;
 pub mod parser_errors;

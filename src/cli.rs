@@ -12,7 +12,7 @@ use crate::auth::AuthSettings;
 use crate::auth::password::{HashCost, PasswordHasher};
 use crate::auth::throttle::ThrottleSettings;
 use crate::auth::token::{NewKey, now_unix_seconds};
-use crate::config::{HttpSettings, Settings};
+use crate::config::{HttpSettings, IdempotencySettings, Settings};
 use crate::db::models::NewTokenRow;
 use crate::db::{Database, DatabaseSettings, SqliteSynchronous, redact_password, token_repository};
 use crate::domain::token::NewToken;
@@ -176,6 +176,17 @@ struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "STATION_MAX_BODY_BYTES", default_value_t = HttpSettings::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// The largest bulk upload accepted (a JSON array, CSV or NDJSON), in bytes.
+    #[arg(long, env = "STATION_MAX_BULK_BODY_BYTES", default_value_t = HttpSettings::default().max_bulk_body_bytes)]
+    max_bulk_body_bytes: usize,
+    /// The most readings one bulk upload may hold.
+    #[arg(long, env = "STATION_MAX_BULK_ITEMS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_bulk_items: u64,
+    /// Hours an `Idempotency-Key`'s answer is kept and replayed.
+    #[arg(long, env = "STATION_IDEMPOTENCY_TTL_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u64).range(1..=8760))]
+    idempotency_ttl_hours: u64,
     /// The largest page a client may ask for with `page_size=`.
     #[arg(long, env = "STATION_MAX_PAGE_SIZE", default_value_t = HttpSettings::default().max_page_size,
           value_parser = clap::value_parser!(i64).range(1..=100_000))]
@@ -229,6 +240,8 @@ impl ServeArgs {
         settings.http = HttpSettings {
             trust_proxy: self.trust_proxy,
             max_body_bytes: self.max_body_bytes,
+            max_bulk_body_bytes: self.max_bulk_body_bytes,
+            max_bulk_items: usize::try_from(self.max_bulk_items).unwrap_or(usize::MAX),
             max_page_size: self.max_page_size,
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             allowed_hosts: self
@@ -253,6 +266,10 @@ impl ServeArgs {
                 .max_concurrent_hashes
                 .unwrap_or(AuthSettings::default().max_concurrent_hashes),
             hash_cost: self.hashing.cost(),
+        };
+        settings.idempotency = IdempotencySettings {
+            ttl: Duration::from_secs(self.idempotency_ttl_hours * 60 * 60),
+            ..IdempotencySettings::default()
         };
         settings.workers = self.workers;
         settings.shutdown_timeout = Duration::from_secs(self.shutdown_timeout_secs);

@@ -17,6 +17,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Credential cache and throttle.
     pub auth: AuthSettings,
+    /// How long `Idempotency-Key` answers are kept, and how long a claim holds.
+    pub idempotency: IdempotencySettings,
     /// Worker threads; `None` for one per core.
     pub workers: Option<usize>,
     /// How long in-flight requests get to finish on shutdown.
@@ -33,6 +35,7 @@ impl Settings {
             database: DatabaseSettings::new(database_url),
             http: HttpSettings::default(),
             auth: AuthSettings::default(),
+            idempotency: IdempotencySettings::default(),
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
             handle_signals: true,
@@ -45,8 +48,12 @@ impl Settings {
 pub struct HttpSettings {
     /// Honour `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-For`.
     pub trust_proxy: bool,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body accepted, in bytes (for a bulk upload: `max_bulk_body_bytes`).
     pub max_body_bytes: usize,
+    /// The largest bulk upload accepted (a JSON array, CSV or NDJSON), in bytes.
+    pub max_bulk_body_bytes: usize,
+    /// The most readings one bulk upload may hold.
+    pub max_bulk_items: usize,
     /// Readings per page when the client does not say.
     pub page_size: i64,
     /// The largest `page_size` a client may ask for.
@@ -66,11 +73,35 @@ impl Default for HttpSettings {
         Self {
             trust_proxy: false,
             max_body_bytes: 256 * 1024,
+            // 10,000 readings of up to 400 bytes each: a compact reading is about 100 bytes, one
+            // with a 64-character name and every number at full precision about 200.
+            max_bulk_body_bytes: 4 * 1024 * 1024,
+            max_bulk_items: 10_000,
             page_size: 10,
             max_page_size: 1000,
             body_timeout: Duration::from_secs(30),
             allowed_hosts: Vec::new(),
             max_connections: None,
+        }
+    }
+}
+
+/// How `Idempotency-Key` answers are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencySettings {
+    /// How long a stored answer is replayed, counted from when it was stored.
+    pub ttl: Duration,
+    /// How long a request's claim on its key holds before another may take the key over: longer
+    /// than a request can run (its body's deadline, then its database work), so only the claim
+    /// of a crashed instance ever runs out.
+    pub claim_lease: Duration,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(24 * 60 * 60),
+            claim_lease: Duration::from_secs(5 * 60),
         }
     }
 }

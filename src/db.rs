@@ -16,6 +16,7 @@ mod macros;
 mod connection;
 mod error;
 mod executor;
+pub mod idempotency_repository;
 pub mod key_repository;
 pub mod models;
 mod pool;

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::domain::bulk::InvalidUpload;
 use crate::domain::listing::InvalidQuery;
 use crate::domain::station::InvalidStation;
 use crate::domain::token::InvalidTokenRequest;
@@ -88,6 +89,18 @@ pub enum ApiError {
     /// 404: an integer id with no token behind it.
     #[error("No Token matches the given query.")]
     TokenNotFound,
+    /// 400: a bulk upload that is empty, too long, or has bad items.
+    #[error("Invalid input.")]
+    InvalidUpload(InvalidUpload),
+    /// 400: an `Idempotency-Key` header that is not 1 to 255 visible ASCII characters.
+    #[error("Idempotency-Key must be 1 to 255 visible ASCII characters.")]
+    MalformedIdempotencyKey,
+    /// 409: a request with this `Idempotency-Key` is still running.
+    #[error("A request with this Idempotency-Key is still being processed.")]
+    IdempotencyKeyInUse,
+    /// 422: this `Idempotency-Key` was used with another request.
+    #[error("This Idempotency-Key was already used with a different request.")]
+    IdempotencyKeyReused,
     /// 429: too many failed logins; try again after this long.
     #[error("Request was throttled. Expected available in {} seconds.", whole_seconds(*.0))]
     Throttled(Duration),
@@ -215,12 +228,40 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+impl ApiError {
+    /// The JSON body this error is answered with.
+    pub fn body(&self) -> Value {
+        match self {
+            Self::Invalid(invalid) => field_errors_body(invalid.errors()),
+            Self::InvalidQuery(invalid) => field_errors_body(invalid.errors()),
+            Self::InvalidToken(invalid) => field_errors_body(invalid.errors()),
+            Self::InvalidUpload(InvalidUpload::Whole(invalid)) => {
+                field_errors_body(invalid.errors())
+            }
+            Self::InvalidUpload(InvalidUpload::Items(items)) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| {
+                        item.as_ref().map_or_else(
+                            || Value::Object(Map::new()),
+                            |invalid| field_errors_body(invalid.errors()),
+                        )
+                    })
+                    .collect(),
+            ),
+            other => serde_json::json!({ "detail": other.to_string() }),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied | Self::OtherStation(_) => StatusCode::FORBIDDEN,
+            Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound | Self::StationNotFound | Self::TokenNotFound | Self::InvalidPage => {
                 StatusCode::NOT_FOUND
@@ -232,6 +273,8 @@ impl ResponseError for ApiError {
             Self::MalformedBody(_)
             | Self::Invalid(_)
             | Self::InvalidToken(_)
+            | Self::InvalidUpload(_)
+            | Self::MalformedIdempotencyKey
             | Self::InvalidQuery(_)
             | Self::MalformedRequest
             | Self::InvalidHost
@@ -252,12 +295,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        let body = match self {
-            Self::Invalid(invalid) => field_errors_body(invalid.errors()),
-            Self::InvalidToken(invalid) => field_errors_body(invalid.errors()),
-            Self::InvalidQuery(invalid) => field_errors_body(invalid.errors()),
-            other => serde_json::json!({ "detail": other.to_string() }),
-        };
+        let body = self.body();
         let mut response = HttpResponse::build(self.status_code());
         match self {
             Self::Unauthenticated(_) => {

@@ -59,6 +59,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     database: Database,
+    idempotency_ttl: Duration,
     server: Server,
     shutdown_signals: Option<ShutdownSignals>,
 }
@@ -74,12 +75,15 @@ impl Application {
         }
         let authenticator = Authenticator::new(database.clone(), &settings.auth)?;
         let cursor_key = database.shared_secret(CURSOR_KEY_NAME, &random_hex_key())?;
-        let state = web::Data::new(AppState::new(
-            database.clone(),
-            authenticator,
-            settings.http.clone(),
-            CursorCodec::new(cursor_key.as_bytes()),
-        ));
+        let state = web::Data::new(
+            AppState::new(
+                database.clone(),
+                authenticator,
+                settings.http.clone(),
+                CursorCodec::new(cursor_key.as_bytes()),
+            )
+            .with_idempotency(settings.idempotency.clone()),
+        );
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.clone(),
             source,
@@ -150,6 +154,7 @@ impl Application {
         Ok(Self {
             port,
             database,
+            idempotency_ttl: settings.idempotency.ttl,
             server,
             shutdown_signals,
         })
@@ -176,7 +181,31 @@ impl Application {
                 handle.stop(true).await;
             });
         }
-        self.server.await
+        let pruning = actix_web::rt::spawn(prune_idempotency_keys(
+            self.database.clone(),
+            self.idempotency_ttl,
+        ));
+        let served = self.server.await;
+        pruning.abort();
+        served
+    }
+}
+
+/// Deletes expired `Idempotency-Key` rows in the background, so no request pays for it: every
+/// quarter of the time they are kept (at least every 100 ms, at most every 10 minutes).
+async fn prune_idempotency_keys(database: Database, ttl: Duration) {
+    let every = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(600));
+    loop {
+        actix_web::rt::time::sleep(every).await;
+        let now = crate::api::idempotency::now_ms();
+        match database
+            .write(move |conn| crate::db::idempotency_repository::prune(conn, now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "pruned expired idempotency keys"),
+            Err(error) => tracing::warn!(error = %error, "pruning idempotency keys failed"),
+        }
     }
 }
 

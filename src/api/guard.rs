@@ -30,7 +30,7 @@ use crate::auth::{
     Admission, AuthError, Authenticator, Checked, PendingCheck, Permission, Principal, Remembered,
     authorize,
 };
-use crate::config::HttpSettings;
+use crate::config::{HttpSettings, IdempotencySettings};
 use crate::db::{Database, DbConnection, DbError, QueryResult};
 use crate::error::ApiError;
 use crate::pagination::{CursorCodec, PageSizeLimits};
@@ -43,6 +43,7 @@ pub struct AppState {
     authenticator: Authenticator,
     http: HttpSettings,
     cursors: CursorCodec,
+    idempotency: IdempotencySettings,
 }
 
 impl AppState {
@@ -58,7 +59,19 @@ impl AppState {
             authenticator,
             http,
             cursors,
+            idempotency: IdempotencySettings::default(),
         }
+    }
+
+    /// The state with `idempotency` settings instead of the defaults.
+    pub fn with_idempotency(mut self, idempotency: IdempotencySettings) -> Self {
+        self.idempotency = idempotency;
+        self
+    }
+
+    /// How long `Idempotency-Key` answers are kept and claims hold.
+    pub fn idempotency(&self) -> &IdempotencySettings {
+        &self.idempotency
     }
 
     /// Limits and proxy trust.
@@ -284,6 +297,17 @@ impl Session {
         self.caller.as_ref()
     }
 
+    /// A handle that writes after this request is gone, for cleanup that must happen even when
+    /// the client hangs up. `None` while the caller's account is still to be read: only a
+    /// request that already wrote through this session may leave work behind.
+    pub fn detached_writer(&self) -> Option<DetachedWriter> {
+        let unchecked = self
+            .pending
+            .as_ref()
+            .is_some_and(|pending| pending.0.borrow().is_some());
+        (!unchecked).then(|| DetachedWriter(self.state.clone()))
+    }
+
     /// Runs a read-only `query`, after the pending account read if there is one.
     pub async fn read<T, F>(&self, query: F) -> Result<T, ApiError>
     where
@@ -335,6 +359,23 @@ impl Session {
             Access::Read => database.read(work).await,
             Access::Write => database.write(work).await,
         }
+    }
+}
+
+/// Writes that outlive their request (see [`Session::detached_writer`]).
+pub struct DetachedWriter(web::Data<AppState>);
+
+impl DetachedWriter {
+    /// Runs `change` in a write transaction in the background; a failure is logged.
+    pub fn spawn<F>(self, what: &'static str, change: F)
+    where
+        F: FnOnce(&mut DbConnection) -> QueryResult<()> + Send + 'static,
+    {
+        actix_web::rt::spawn(async move {
+            if let Err(error) = self.0.database.write(change).await {
+                tracing::warn!(error = %error, "{what} failed");
+            }
+        });
     }
 }
 

@@ -1,13 +1,15 @@
 //! `/station/` and `/station/{id}/`: DRF's `ModelViewSet` actions, with the wire types they speak.
 
-use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::body::read_body;
+use crate::api::body::{CreateLimits, read_body, read_create_body};
+use crate::api::bulk::Creation;
 use crate::api::guard::Session;
+use crate::api::idempotency::{self, Answer};
 use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::StationRow;
@@ -380,23 +382,61 @@ impl PagedList for StationList {
 // second media type, openapi-python-client generates body code that fails to import and that
 // would send every body as a form.
 
-/// Record a new reading.
+/// Record a new reading, or many at once.
+///
+/// A JSON object (or form fields) creates one reading: 201 with it, and its URL in `Location`.
+/// A JSON array, CSV (`text/csv`: a header row naming `name`, `timestamp`, `temperature`, `lat`
+/// and `lon` in any order, then one reading a row) or NDJSON (`application/x-ndjson`: one object
+/// a line) is a bulk upload of 1 to `--max-bulk-items` readings (10,000 unless configured): all
+/// are created, in one transaction, or none. 201 with the created readings in input order, no
+/// `Location`. A bad item makes a 400 with one entry per input item, `{}` for the good ones.
+///
+/// With an `Idempotency-Key`, a retry of the same request (method, path and body) gets the
+/// first answer again, marked `Idempotent-Replayed: true`, and writes nothing.
 #[utoipa::path(
     post,
     path = "/station/",
     operation_id = "create_station",
     tag = "station",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "Makes a retry safe: a request with a key already answered gets that \
+                answer again (for 24 hours unless configured), and writes nothing. Scoped to the \
+                caller. 1 to 255 visible ASCII characters.",
+            nullable = false, min_length = 1, max_length = 255, pattern = r"^[!-~]{1,255}$",
+            example = "3f1c2a7e-upload-2026-12-03"),
+    ),
     request_body(
-        description = "The reading. Form fields, as `curl -d` sends them, are accepted too.",
-        content((StationInput = "application/json"))
+        description = "One reading (JSON object; form fields are accepted too), or a bulk upload \
+            as a JSON array, CSV or NDJSON.",
+        content(
+            (CreateStationBody = "application/json"),
+            (String = "text/csv",
+                example = "name,timestamp,temperature,lat,lon\nCityName,1393926310,28,30.733315,76.779418\n"),
+            (String = "application/x-ndjson",
+                example = "{\"name\":\"CityName\",\"timestamp\":1393926310,\"temperature\":28,\"lat\":30.733315,\"lon\":76.779418}\n"),
+        )
     ),
     responses(
-        (status = 201, description = "Created.", body = Station,
-            headers(("Location" = String, description = "The new reading's URL."))),
-        (status = 400, description = "Malformed body or invalid fields.",
-            body = inline(BadRequestBody)),
+        (status = 201, description = "Created: the reading (with `Location`), or for a bulk \
+            upload the readings in input order.", body = inline(CreatedStations),
+            headers(
+                ("Location" = String, description = "The new reading's URL (single creates only)."),
+                ("Idempotent-Replayed" = String, description = "`true` when this is the stored \
+                    answer to an earlier request with the same Idempotency-Key."),
+            )),
+        (status = 400, description = "Malformed body, invalid fields, a bad bulk upload (one \
+            entry per item, `{}` for good ones), or a malformed Idempotency-Key.",
+            body = inline(CreateBadRequestBody)),
+        (status = 403, description = "A device token bound to one station sent a reading of \
+            another; nothing was written.", body = ErrorDetail),
+        (status = 409, description = "A request with this Idempotency-Key is still running.",
+            body = ErrorDetail),
         (status = 413, description = "The body is over the size limit.", body = ErrorDetail),
-        (status = 415, description = "The body is neither JSON nor form data.", body = ErrorDetail),
+        (status = 415, description = "The body is not JSON, form data, CSV or NDJSON.",
+            body = ErrorDetail),
+        (status = 422, description = "This Idempotency-Key was used with another request.",
+            body = ErrorDetail),
     )
 )]
 pub async fn create_station(
@@ -405,20 +445,145 @@ pub async fn create_station(
     session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(&req, payload, session.state().http().max_body_bytes).await?;
-    let new_station = NewStation::parse(&body).map_err(ApiError::Invalid)?;
-    if let Some(bound) = session.caller().and_then(|c| c.bound_station.as_deref())
-        && bound != new_station.name.as_ref()
-    {
-        return Err(ApiError::OtherStation(bound.to_owned()));
+    let http = session.state().http();
+    let limits = CreateLimits {
+        single: http.max_body_bytes,
+        bulk: http.max_bulk_body_bytes,
+    };
+    let max_items = http.max_bulk_items;
+    let body = read_create_body(&req, payload, limits);
+    idempotency::respond(
+        &req,
+        &session,
+        body,
+        |body| &body.bytes,
+        async |body, recorder| {
+            let creation = Creation::parse(&body, max_items)?;
+            drop(body);
+            let bound = session
+                .caller()
+                .and_then(|caller| caller.bound_station.as_deref());
+            check_binding(bound, &creation)?;
+            match creation {
+                Creation::One(new_station) => {
+                    let render = move |row| created_one(row, &origin);
+                    let committed = session
+                        .write({
+                            let render = render.clone();
+                            move |conn| {
+                                recorder.commit(
+                                    conn,
+                                    |conn| station_repository::insert(conn, &new_station),
+                                    render,
+                                )
+                            }
+                        })
+                        .await?;
+                    committed.into_answer(render)
+                }
+                Creation::Many(new_stations) => {
+                    let render = move |rows| created_many(rows, &origin);
+                    let committed = session
+                        .write({
+                            let render = render.clone();
+                            move |conn| {
+                                recorder.commit(
+                                    conn,
+                                    |conn| {
+                                        station_repository::insert_many(
+                                            conn,
+                                            new_stations.as_slice(),
+                                        )
+                                    },
+                                    render,
+                                )
+                            }
+                        })
+                        .await?;
+                    committed.into_answer(render)
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// A token bound to one station writes readings of that station only (403 otherwise).
+fn check_binding(bound: Option<&str>, creation: &Creation) -> Result<(), ApiError> {
+    let Some(station) = bound else {
+        return Ok(());
+    };
+    let foreign = match creation {
+        Creation::One(reading) => reading.name.as_ref() != station,
+        Creation::Many(readings) => readings.first_not_named(station).is_some(),
+    };
+    if foreign {
+        return Err(ApiError::OtherStation(station.to_owned()));
     }
-    let row = session
-        .write(move |conn| station_repository::insert(conn, &new_station))
-        .await?;
-    let station = Station::from_row(row, &origin);
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, station.url.clone()))
-        .json(station))
+    Ok(())
+}
+
+/// The answer to a single create: the reading, with its URL in `Location`.
+fn created_one(row: StationRow, origin: &Origin) -> Answer {
+    let station = Station::from_row(row, origin);
+    let location = station.url.clone();
+    Answer::json(StatusCode::CREATED, &station).with_location(location)
+}
+
+/// The answer to a bulk upload: the readings in input order, no `Location`.
+fn created_many(rows: Vec<StationRow>, origin: &Origin) -> Answer {
+    let stations: Vec<Station> = rows
+        .into_iter()
+        .map(|row| Station::from_row(row, origin))
+        .collect();
+    Answer::json(StatusCode::CREATED, &stations)
+}
+
+/// What a create takes as JSON: one reading, or a bulk upload.
+#[derive(Debug, ToSchema)]
+#[serde(untagged)]
+#[schema(example = json!({"name": "CityName", "timestamp": 1393926310, "temperature": 28,
+    "lat": 30.733315, "lon": 76.779418}))]
+#[allow(
+    dead_code,
+    reason = "exists only to describe the body in the OpenAPI document"
+)]
+pub enum CreateStationBody {
+    /// One reading.
+    One(StationInput),
+    /// A bulk upload: at least one reading, all created or none.
+    Many(Vec<StationInput>),
+}
+
+/// What a create answers with: the reading, or a bulk upload's readings in input order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(
+    dead_code,
+    reason = "exists only to describe the body in the OpenAPI document"
+)]
+pub enum CreatedStations {
+    /// The created reading.
+    One(Station),
+    /// The created readings, in input order.
+    Many(Vec<Station>),
+}
+
+/// A create's 400 body: a parse error (`detail`), field errors, or a bulk upload's errors, one
+/// entry per input item (`{}` for a good one).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(
+    dead_code,
+    reason = "exists only to describe the body in the OpenAPI document"
+)]
+pub enum CreateBadRequestBody {
+    /// The body could not be parsed, or the Idempotency-Key is malformed.
+    Detail(ErrorDetail),
+    /// Some fields break the rules, or a bulk upload is empty or too long (`non_field_errors`).
+    Fields(ValidationErrors),
+    /// A bulk upload's items, aligned to the input.
+    Items(Vec<ValidationErrors>),
 }
 
 /// A 400 body: a parse error (`detail`) or field errors.
@@ -754,6 +919,42 @@ mod tests {
             ]
         );
         assert!(list.fits(&key));
+    }
+
+    fn creation(body: &str) -> Creation {
+        let body = crate::api::body::CreateBody {
+            format: crate::api::body::CreateFormat::Json,
+            bytes: web::Bytes::copy_from_slice(body.as_bytes()),
+        };
+        Creation::parse(&body, 10).unwrap()
+    }
+
+    #[test]
+    fn a_bound_token_writes_only_its_own_station_single_or_bulk() {
+        let kitchen = r#"{"name":"Kitchen","timestamp":1,"temperature":1,"lat":1,"lon":1}"#;
+        let attic = r#"{"name":"Attic","timestamp":1,"temperature":1,"lat":1,"lon":1}"#;
+        let refused = |body: &str| match check_binding(Some("Kitchen"), &creation(body)) {
+            Err(error @ ApiError::OtherStation(_)) => error.to_string(),
+            other => panic!("{other:?}"),
+        };
+
+        assert!(check_binding(Some("Kitchen"), &creation(kitchen)).is_ok());
+        assert!(
+            check_binding(
+                Some("Kitchen"),
+                &creation(&format!("[{kitchen},{kitchen}]"))
+            )
+            .is_ok()
+        );
+        assert!(check_binding(None, &creation(attic)).is_ok());
+        assert_eq!(
+            refused(attic),
+            "This token may only write readings of station \"Kitchen\"."
+        );
+        assert_eq!(
+            refused(&format!("[{kitchen},{attic},{kitchen}]")),
+            "This token may only write readings of station \"Kitchen\"."
+        );
     }
 
     #[test]

@@ -15,6 +15,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (caller, idempotency_key) {
+        caller -> Text,
+        idempotency_key -> Text,
+        claim -> Text,
+        request_hash -> Nullable<Text>,
+        status -> Nullable<BigInt>,
+        location -> Nullable<Text>,
+        body -> Nullable<Text>,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     service_keys (name) {
         name -> Text,
         secret -> Text,
@@ -53,6 +66,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     device_tokens,
+    idempotency_keys,
     service_keys,
     station,
     station_count,

@@ -131,6 +131,106 @@ pub fn insert(conn: &mut DbConnection, new_station: &NewStation) -> QueryResult<
     })
 }
 
+/// The most readings one INSERT writes: 5,000 bind parameters, well under SQLite's 32,766 and
+/// the 65,535 of PostgreSQL's and MySQL's protocols, while a statement stays a few tens of KB.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Stores `readings` with multi-row INSERTs (a round trip per thousand rows, not per row) and
+/// returns them as stored, in the order given. Run it in one transaction: all or none.
+///
+/// Ids are handed out in the order of the VALUES list on every engine, so the rows a statement
+/// returns, sorted by id, are in input order. MySQL has no RETURNING: there the first id comes
+/// from `LAST_INSERT_ID()` and the rows are read back by id (see [`insert_chunk_on_mysql`]).
+pub fn insert_many(
+    conn: &mut DbConnection,
+    readings: &[NewStation],
+) -> QueryResult<Vec<StationRow>> {
+    use crate::db::schema::station::dsl::station;
+
+    let consecutive_ids = match conn {
+        DbConnection::Mysql(mysql) => Some(mysql_ids_are_consecutive(mysql)?),
+        DbConnection::Sqlite(_) | DbConnection::Postgres(_) => None,
+    };
+    let mut rows = Vec::with_capacity(readings.len());
+    for chunk in readings.chunks(ROWS_PER_INSERT) {
+        let values: Vec<StationValues<'_>> = chunk.iter().map(StationValues::from).collect();
+        let statement = diesel::insert_into(station).values(&values);
+        let mut written = match conn {
+            DbConnection::Sqlite(sqlite) => statement
+                .returning(StationRow::as_returning())
+                .get_results(sqlite)?,
+            DbConnection::Postgres(pg) => statement
+                .returning(StationRow::as_returning())
+                .get_results(pg)?,
+            DbConnection::Mysql(mysql) => {
+                insert_chunk_on_mysql(mysql, &values, consecutive_ids.flatten())?
+            }
+        };
+        written.sort_unstable_by_key(|row| row.id);
+        rows.append(&mut written);
+    }
+    Ok(rows)
+}
+
+/// The step between the ids of one multi-row INSERT, when InnoDB hands them out consecutively:
+/// `innodb_autoinc_lock_mode` 0 or 1 (MariaDB's default) give a statement whose row count is
+/// known one block of ids, `auto_increment_increment` apart. `None` in mode 2 (interleaved,
+/// MySQL 8's default), where another statement's ids may fall in between.
+fn mysql_ids_are_consecutive(conn: &mut MysqlConnection) -> QueryResult<Option<i64>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+
+    let (lock_mode, step) = diesel::select(sql::<(BigInt, BigInt)>(
+        "CAST(@@innodb_autoinc_lock_mode AS SIGNED), CAST(@@auto_increment_increment AS SIGNED)",
+    ))
+    .get_result::<(i64, i64)>(conn)?;
+    Ok((lock_mode != 2 && step >= 1).then_some(step))
+}
+
+/// Inserts `values` on MySQL and reads them back: with consecutive ids (`step` apart), one
+/// statement and one read of the id range; otherwise a statement and a read per row.
+fn insert_chunk_on_mysql(
+    conn: &mut MysqlConnection,
+    values: &[StationValues<'_>],
+    step: Option<i64>,
+) -> QueryResult<Vec<StationRow>> {
+    use crate::db::schema::station::dsl::{id, station};
+
+    let Some(step) = step else {
+        return values
+            .iter()
+            .map(|value| {
+                diesel::insert_into(station).values(value).execute(conn)?;
+                let new_id = last_insert_id(conn)?;
+                find_on(conn, new_id)?.ok_or(diesel::result::Error::NotFound)
+            })
+            .collect();
+    };
+    diesel::insert_into(station).values(values).execute(conn)?;
+    let first = last_insert_id(conn)?;
+    let count = i64::try_from(values.len()).unwrap_or(i64::MAX);
+    let last = first.saturating_add(step.saturating_mul(count - 1));
+    let mut rows: Vec<StationRow> = station
+        .filter(id.between(first, last))
+        .select(StationRow::as_select())
+        .load(conn)?;
+    // With a step over 1 (several writers, as in Galera), other servers' ids lie in between.
+    rows.retain(|row| (row.id - first) % step == 0);
+    if rows.len() != values.len() {
+        // Not the block InnoDB promised: refuse (the transaction rolls back) rather than answer
+        // with rows that are not these.
+        return Err(diesel::result::Error::QueryBuilderError(
+            format!(
+                "read back {} rows of a {}-row insert",
+                rows.len(),
+                values.len()
+            )
+            .into(),
+        ));
+    }
+    Ok(rows)
+}
+
 /// Replaces every field of a reading; `None` when there is no such reading.
 pub fn replace(
     conn: &mut DbConnection,

@@ -104,6 +104,13 @@ impl InvalidStation {
         }
     }
 
+    /// A problem with the body as a whole (`non_field_errors`), in `message`'s words.
+    pub fn non_field(message: String) -> Self {
+        Self {
+            errors: vec![("non_field_errors", message)],
+        }
+    }
+
     fn push(&mut self, field: &'static str, error: &FieldError) {
         self.errors.push((field, error.to_string()));
     }

@@ -243,7 +243,6 @@ async fn the_device_buffers_through_a_server_restart_and_loses_nothing() {
 /// Idempotency-Key, and a server killed outright (SIGKILL) in the middle, so an answer may be
 /// lost after its commit and the retry must be replayed, not duplicated.
 #[actix_web::test]
-#[ignore = "needs createtoken, bulk ingest and Idempotency-Key (issue 15's other parts)"]
 async fn the_device_uploads_every_reading_exactly_once_through_a_killed_server() {
     let database = database_with_admin();
     let token = run(

@@ -23,6 +23,8 @@ mod headers;
 mod malformed;
 
 mod auth;
+mod bulk;
+mod idempotency;
 mod pagination;
 mod protocol;
 mod request_ids;

@@ -38,19 +38,19 @@ const SQLITE_COLUMNS: &str = "
     SELECT m.name AS table_name, p.name AS column_name, lower(p.type) AS data_type,
            CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END AS nullable
     FROM sqlite_master m JOIN pragma_table_info(m.name) p
-    WHERE m.type = 'table' AND m.name IN ('device_tokens', 'service_keys', 'station', 'station_count', 'users')
+    WHERE m.type = 'table' AND m.name IN ('device_tokens', 'idempotency_keys', 'service_keys', 'station', 'station_count', 'users')
     ORDER BY m.name, p.cid";
 const POSTGRES_COLUMNS: &str = "
     SELECT table_name::text AS table_name, column_name::text AS column_name,
            data_type::text AS data_type, is_nullable::text AS nullable
     FROM information_schema.columns
-    WHERE table_schema = current_schema() AND table_name IN ('device_tokens', 'service_keys', 'station', 'station_count', 'users')
+    WHERE table_schema = current_schema() AND table_name IN ('device_tokens', 'idempotency_keys', 'service_keys', 'station', 'station_count', 'users')
     ORDER BY table_name, ordinal_position";
 const MYSQL_COLUMNS: &str = "
     SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, COLUMN_TYPE AS data_type,
            IS_NULLABLE AS nullable
     FROM information_schema.COLUMNS
-    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('device_tokens', 'service_keys', 'station', 'station_count', 'users')
+    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('device_tokens', 'idempotency_keys', 'service_keys', 'station', 'station_count', 'users')
     ORDER BY TABLE_NAME, ORDINAL_POSITION";
 
 // SQLite keeps an INTEGER PRIMARY KEY in the rowid, not in an index: read it from the columns.
@@ -58,7 +58,7 @@ const SQLITE_INDEXES: &str = "
     SELECT m.name AS table_name, 'rowid' AS index_name, p.name AS column_name,
            'primary' AS kind, CAST(p.pk AS BIGINT) AS position
     FROM sqlite_master m JOIN pragma_table_info(m.name) p
-    WHERE m.type = 'table' AND m.name IN ('device_tokens', 'service_keys', 'station', 'station_count', 'users')
+    WHERE m.type = 'table' AND m.name IN ('device_tokens', 'idempotency_keys', 'service_keys', 'station', 'station_count', 'users')
           AND p.pk > 0 AND lower(p.type) = 'integer'
     UNION ALL
     SELECT m.name, il.name, ii.name,
@@ -66,7 +66,7 @@ const SQLITE_INDEXES: &str = "
                 ELSE 'index' END,
            CAST(ii.seqno AS BIGINT)
     FROM sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
-    WHERE m.type = 'table' AND m.name IN ('device_tokens', 'service_keys', 'station', 'station_count', 'users')";
+    WHERE m.type = 'table' AND m.name IN ('device_tokens', 'idempotency_keys', 'service_keys', 'station', 'station_count', 'users')";
 const POSTGRES_INDEXES: &str = "
     SELECT t.relname::text AS table_name, i.relname::text AS index_name,
            a.attname::text AS column_name,
@@ -79,14 +79,14 @@ const POSTGRES_INDEXES: &str = "
     JOIN pg_namespace n ON n.oid = t.relnamespace
     CROSS JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, ord)
     JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-    WHERE n.nspname = current_schema() AND t.relname IN ('device_tokens', 'service_keys', 'station', 'station_count', 'users')";
+    WHERE n.nspname = current_schema() AND t.relname IN ('device_tokens', 'idempotency_keys', 'service_keys', 'station', 'station_count', 'users')";
 const MYSQL_INDEXES: &str = "
     SELECT TABLE_NAME AS table_name, INDEX_NAME AS index_name, COLUMN_NAME AS column_name,
            CASE WHEN INDEX_NAME = 'PRIMARY' THEN 'primary' WHEN NON_UNIQUE = 0 THEN 'unique'
                 ELSE 'index' END AS kind,
            CAST(SEQ_IN_INDEX AS SIGNED) AS position
     FROM information_schema.STATISTICS
-    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('device_tokens', 'service_keys', 'station', 'station_count', 'users')";
+    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('device_tokens', 'idempotency_keys', 'service_keys', 'station', 'station_count', 'users')";
 
 /// An engine's column type, as the kind of value it holds: integers are 64-bit everywhere (a
 /// 32-bit `integer` on PostgreSQL or `int(11)` on MySQL would not pass).
@@ -99,6 +99,7 @@ fn type_class(conn: &DbConnection, declared: &str) -> &'static str {
         (DbConnection::Mysql(_), "bigint" | "bigint(20)") => "int64",
         (_, "text" | "character varying") => "text",
         (DbConnection::Mysql(_), t) if t.starts_with("varchar(") => "text",
+        (DbConnection::Mysql(_), "longtext") => "text",
         (DbConnection::Sqlite(_) | DbConnection::Mysql(_), "double") => "double",
         (DbConnection::Postgres(_), "double precision") => "double",
         (DbConnection::Sqlite(_) | DbConnection::Postgres(_), "boolean") => "boolean",
@@ -180,6 +181,14 @@ async fn every_engine_has_the_same_columns_types_and_keys() {
             "device_tokens.created int64 NOT NULL",
             "device_tokens.last_used int64 NULL",
             "device_tokens.expires int64 NULL",
+            "idempotency_keys.caller text NOT NULL",
+            "idempotency_keys.idempotency_key text NOT NULL",
+            "idempotency_keys.claim text NOT NULL",
+            "idempotency_keys.request_hash text NULL",
+            "idempotency_keys.status int64 NULL",
+            "idempotency_keys.location text NULL",
+            "idempotency_keys.body text NULL",
+            "idempotency_keys.expires_at int64 NOT NULL",
             "service_keys.name text NOT NULL",
             "service_keys.secret text NOT NULL",
             "station.id int64 NOT NULL",
@@ -204,6 +213,8 @@ async fn every_engine_has_the_same_columns_types_and_keys() {
         [
             "device_tokens primary (id)",
             "device_tokens unique (key_hash)",
+            "idempotency_keys index (expires_at)",
+            "idempotency_keys primary (caller, idempotency_key)",
             "service_keys primary (name)",
             "station index (name, id)",
             "station index (temperature, id)",

@@ -441,6 +441,10 @@ async fn a_body_that_is_not_an_object_gets_non_field_errors() {
             station_path(&original)
         };
         for (body, message) in cases {
+            if method == Method::POST && body.starts_with('[') {
+                // A list is a bulk upload on POST (tests/api/bulk.rs).
+                continue;
+            }
             // Act
             let response = app
                 .send_raw(method.clone(), &path, "application/json", body)
