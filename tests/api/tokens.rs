@@ -565,3 +565,76 @@ async fn bad_token_requests_get_drfs_400_and_nothing_is_stored() {
     assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(stored_tokens(&app).is_empty());
 }
+
+#[backend_test]
+async fn a_bound_tokens_bulk_upload_with_another_stations_reading_writes_nothing() {
+    let app = spawn_app().await;
+    let (_, key) = issue(
+        &app,
+        json!({"label": "pi-kitchen", "scopes": ["write"], "station": "Kitchen"}),
+    )
+    .await;
+    let mut backlog: Vec<Value> = (0..50).map(|_| reading("Kitchen")).collect();
+    backlog.push(reading("Garage"));
+    let csv = "name,timestamp,temperature,lat,lon\n\
+               Kitchen,1700000000,21.5,59.91,10.75\n\
+               Garage,1700000010,21.5,59.91,10.75\n";
+
+    // Act
+    let json_upload = send(token(&app, Method::POST, "/station/", &key).json(&backlog)).await;
+    let csv_upload = send(
+        token(&app, Method::POST, "/station/", &key)
+            .header("content-type", "text/csv")
+            .body(csv),
+    )
+    .await;
+
+    // Assert
+    for response in [json_upload, csv_upload] {
+        assert_detail(
+            response,
+            StatusCode::FORBIDDEN,
+            "This token may only write readings of station \"Kitchen\".",
+        )
+        .await;
+    }
+    assert_eq!(
+        reading_count(&app),
+        0,
+        "nothing of either upload was written"
+    );
+    backlog.pop();
+    let own = send(token(&app, Method::POST, "/station/", &key).json(&backlog)).await;
+    assert_eq!(own.status(), StatusCode::CREATED);
+    assert_eq!(reading_count(&app), 50);
+}
+
+#[backend_test]
+async fn idempotency_keys_of_a_token_are_its_own() {
+    let app = spawn_app().await;
+    let (_, first) = issue(&app, json!({"label": "pi-1", "scopes": ["write"]})).await;
+    let (_, second) = issue(&app, json!({"label": "pi-2", "scopes": ["write"]})).await;
+    let post = |key: &str, name: &str| {
+        token(&app, Method::POST, "/station/", key)
+            .header("idempotency-key", "batch-0001")
+            .json(&json!([reading(name)]))
+    };
+
+    // Act: the same key from two devices, then a retry by the first.
+    let from_first = send(post(&first, "Kitchen")).await;
+    let from_second = send(post(&second, "Garage")).await;
+    let retry = send(post(&first, "Kitchen")).await;
+
+    // Assert: two uploads ran; the retry replayed the first device's answer.
+    assert_eq!(from_first.status(), StatusCode::CREATED);
+    assert_eq!(header(&from_first, "idempotent-replayed"), None);
+    assert_eq!(from_second.status(), StatusCode::CREATED);
+    assert_eq!(header(&from_second, "idempotent-replayed"), None);
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(
+        header(&retry, "idempotent-replayed"),
+        Some("true".to_owned())
+    );
+    assert_eq!(json_body(from_first).await, json_body(retry).await);
+    assert_eq!(reading_count(&app), 2);
+}
