@@ -509,6 +509,25 @@ def main() -> None:
             )
             extra_ids.append(made.id)
             check(same_reading(made, device_body), f"created with a token: {made}")
+            backlog = [
+                StationInput(
+                    name=f"{RUN_TAG}-device", timestamp=FIRST_TIMESTAMP + 100 + n,
+                    temperature=19.5, lat=-45.5, lon=170.25,
+                )
+                for n in (1, 2)
+            ]
+            uploaded = expect(
+                create_station.sync_detailed(client=device, body=backlog),
+                HTTPStatus.CREATED,
+                list,
+            )
+            check(
+                len(uploaded) == len(backlog)
+                and all(same_reading(r, b) for r, b in zip(uploaded, backlog)),
+                f"a bulk upload with a token: {uploaded}",
+            )
+            extra_ids.extend(r.id for r in uploaded)
+            print("ok  bulk upload with a token: the readings, in order")
             refused = expect(
                 destroy_station.sync_detailed(made.id, client=device),
                 HTTPStatus.FORBIDDEN,

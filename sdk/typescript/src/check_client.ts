@@ -69,6 +69,12 @@ function success<T, E>(outcome: Outcome<T, E>, status: number): T {
   return outcome.data;
 }
 
+/** A create's answer (one reading, or a bulk upload's array) for a single reading. */
+function one(created: Station | Station[]): Station {
+  check(!Array.isArray(created), `a single create answered an array: ${JSON.stringify(created)}`);
+  return created as Station;
+}
+
 /** The error body of a failed `outcome`, which must have `status`. */
 function failure<T, E>(outcome: Outcome<T, E>, status: number): E {
   check(
@@ -174,7 +180,7 @@ async function main(): Promise<void> {
 
   // Create
   const created = await createStation({ client: admin, body: TEXTBOOK });
-  const reading = success(created, 201);
+  const reading = one(success(created, 201));
   check(sameReading(reading, TEXTBOOK), `created ${JSON.stringify(reading)}`);
   check(reading.url === `${baseUrl}/station/${reading.id}/`, `url ${reading.url}`);
   check(created.response.headers.get('location') === reading.url, 'Location is not the new url');
@@ -190,7 +196,7 @@ async function main(): Promise<void> {
       lat: -45.5,
       lon: 170.25,
     };
-    extras.push(success(await createStation({ client: admin, body }), 201));
+    extras.push(one(success(await createStation({ client: admin, body }), 201)));
   }
   const extraIds = extras.map((extra) => extra.id);
   const first = success(await listStations({ client: admin }), 200);
@@ -355,7 +361,9 @@ async function main(): Promise<void> {
 
   // 400: field errors, one list of messages per failing field
   const invalid: StationInput = { ...TEXTBOOK, name: '', lat: 91 };
-  const errors = failure(await createStation({ client: admin, body: invalid }), 400);
+  const errorsOfOne = failure(await createStation({ client: admin, body: invalid }), 400);
+  check(!Array.isArray(errorsOfOne), `a single create's 400 is an array`);
+  const errors = errorsOfOne as ErrorDetail | ValidationErrors;
   check(isValidationErrors(errors), `expected field errors, got ${JSON.stringify(errors)}`);
   check(sameJson(errors.name, ['This field may not be blank.']), `name errors: ${errors.name}`);
   check(
@@ -476,9 +484,22 @@ async function main(): Promise<void> {
     lat: -45.5,
     lon: 170.25,
   };
-  const made = success(await createStation({ client: device, body: deviceBody }), 201);
+  const made = one(success(await createStation({ client: device, body: deviceBody }), 201));
   extraIds.push(made.id);
   check(sameReading(made, deviceBody), `created with a token: ${JSON.stringify(made)}`);
+  const backlog: StationInput[] = [1, 2].map((n) => ({
+    ...deviceBody,
+    timestamp: FIRST_TIMESTAMP + 100 + n,
+  }));
+  const uploaded = success(await createStation({ client: device, body: backlog }), 201);
+  check(
+    Array.isArray(uploaded) &&
+      uploaded.length === backlog.length &&
+      uploaded.every((r, i) => sameReading(r, backlog[i] as StationInput)),
+    `a bulk upload with a token: ${JSON.stringify(uploaded)}`,
+  );
+  for (const r of uploaded as Station[]) extraIds.push(r.id);
+  console.log('ok  bulk upload with a token: the readings, in order');
   // The document offers DELETE to basic auth only, so the client sends no token there by
   // itself: sent anyway, it is refused.
   const refused = failure(
