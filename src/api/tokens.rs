@@ -141,6 +141,7 @@ pub enum TokenBadRequestBody {
 
 /// A 400 for a token's field rules: each failing field maps to its messages.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"scopes": ["\"admin\" is not a valid choice."]}))]
 #[allow(
     dead_code,
