@@ -225,9 +225,12 @@ impl ConnectionManager {
                 // in rollback mode: make SQLite behave as a server database. `synchronous` is
                 // FULL unless the operator chose speed: in WAL mode NORMAL syncs only at
                 // checkpoints, so a power cut could lose commits already answered 201.
+                // Temporary tables stay in memory: an INSERT … RETURNING of many rows buffers
+                // them in one, which SQLite otherwise writes, page by page, to a file.
                 sqlite.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
+                     PRAGMA temp_store = MEMORY;",
                     self.busy_timeout.as_millis(),
                     self.synchronous.pragma_value()
                 ))?;
