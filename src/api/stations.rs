@@ -174,7 +174,7 @@ fn visible_to(session: &Session, row: &StationRow) -> bool {
 }
 
 /// DRF looks ids up with `int()`; anything that is not an integer is a plain 404.
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().map_err(|_| ApiError::NotFound)
 }
 

@@ -11,6 +11,7 @@ use crate::api::body::read_body;
 use crate::api::guard::Session;
 use crate::api::links::Origin;
 use crate::api::query::QueryPairs;
+use crate::api::stations::parse_id;
 use crate::auth::token::{NewKey, now_unix_seconds};
 use crate::db::models::{NewTokenRow, TokenRow};
 use crate::db::{DbConnection, QueryResult, token_repository};
@@ -241,11 +242,6 @@ impl PagedList for TokenList {
     ) -> QueryResult<Vec<TokenRow>> {
         token_repository::rows_beyond(conn, boundary.copied(), backwards, limit)
     }
-}
-
-/// DRF looks ids up with `int()`; anything that is not an integer is a plain 404.
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().map_err(|_| ApiError::NotFound)
 }
 
 /// List device tokens (staff only), 10 a page; never their keys.

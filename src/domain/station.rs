@@ -130,7 +130,7 @@ impl InvalidStation {
 }
 
 /// What `type(x).__name__` would say in Python for a JSON value, as DRF's message uses it.
-fn python_type_name(value: &Value) -> &'static str {
+pub(crate) fn python_type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",

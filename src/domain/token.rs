@@ -4,7 +4,7 @@
 use serde_json::Value;
 use validator::ValidateLength as _;
 
-use crate::domain::station::{FieldError, StationName, TIMESTAMP_MAX};
+use crate::domain::station::{FieldError, StationName, TIMESTAMP_MAX, python_type_name};
 
 /// The most characters a token's label may have.
 pub const LABEL_MAX_CHARS: u64 = 64;
@@ -217,19 +217,6 @@ fn parse_expiry(value: Option<&Value>, now: i64) -> Result<Option<i64>, String> 
         return Err(FieldError::AboveMaximum("253402300799").to_string());
     }
     Ok(Some(seconds))
-}
-
-/// What `type(x).__name__` would say in Python, as DRF's messages use it.
-fn python_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
 }
 
 #[cfg(test)]
