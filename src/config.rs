@@ -91,9 +91,10 @@ impl Default for HttpSettings {
 pub struct IdempotencySettings {
     /// How long a stored answer is replayed, counted from when it was stored.
     pub ttl: Duration,
-    /// How long a request's claim on its key holds before another may take the key over: longer
-    /// than a request can run (its body's deadline, then its database work), so only the claim
-    /// of a crashed instance ever runs out.
+    /// How long a request's claim on its key holds before another may take the key over. The
+    /// instance renews the claims of its running requests every quarter of this, so only the
+    /// claim of an instance that died (SIGKILL, power cut) ever runs out: its retries get 409
+    /// for at most this long.
     pub claim_lease: Duration,
 }
 
@@ -101,7 +102,7 @@ impl Default for IdempotencySettings {
     fn default() -> Self {
         Self {
             ttl: Duration::from_secs(24 * 60 * 60),
-            claim_lease: Duration::from_secs(5 * 60),
+            claim_lease: Duration::from_secs(20),
         }
     }
 }

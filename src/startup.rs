@@ -12,11 +12,12 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 
 use crate::api::expect_continue::{ContinueWhenRead, ResumeOrCall};
+use crate::api::idempotency::{ClaimsInFlight, keep_claims_alive, release_claims};
 use crate::api::parser_errors::JsonDispatcherErrors;
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::auth::password::HashError;
-use crate::config::Settings;
+use crate::config::{IdempotencySettings, Settings};
 use crate::db::{Database, DbError};
 use crate::pagination::CursorCodec;
 
@@ -59,7 +60,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     database: Database,
-    idempotency_ttl: Duration,
+    idempotency: IdempotencySettings,
+    claims_in_flight: ClaimsInFlight,
     server: Server,
     shutdown_signals: Option<ShutdownSignals>,
 }
@@ -84,6 +86,7 @@ impl Application {
             )
             .with_idempotency(settings.idempotency.clone()),
         );
+        let claims_in_flight = state.claims_in_flight().clone();
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.clone(),
             source,
@@ -154,7 +157,8 @@ impl Application {
         Ok(Self {
             port,
             database,
-            idempotency_ttl: settings.idempotency.ttl,
+            idempotency: settings.idempotency.clone(),
+            claims_in_flight,
             server,
             shutdown_signals,
         })
@@ -183,10 +187,19 @@ impl Application {
         }
         let pruning = actix_web::rt::spawn(prune_idempotency_keys(
             self.database.clone(),
-            self.idempotency_ttl,
+            self.idempotency.ttl,
+        ));
+        let renewing = actix_web::rt::spawn(keep_claims_alive(
+            self.database.clone(),
+            self.claims_in_flight.clone(),
+            self.idempotency.claim_lease,
         ));
         let served = self.server.await;
         pruning.abort();
+        renewing.abort();
+        // The workers are gone: requests the shutdown timeout cut short can no longer release
+        // their keys themselves.
+        release_claims(&self.database, &self.claims_in_flight).await;
         served
     }
 }

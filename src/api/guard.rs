@@ -25,6 +25,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
 
+use crate::api::idempotency::ClaimsInFlight;
 use crate::api::links::client_address;
 use crate::auth::{
     Admission, AuthError, Authenticator, Checked, PendingCheck, Permission, Principal, Remembered,
@@ -44,6 +45,7 @@ pub struct AppState {
     http: HttpSettings,
     cursors: CursorCodec,
     idempotency: IdempotencySettings,
+    claims_in_flight: ClaimsInFlight,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             http,
             cursors,
             idempotency: IdempotencySettings::default(),
+            claims_in_flight: ClaimsInFlight::default(),
         }
     }
 
@@ -72,6 +75,11 @@ impl AppState {
     /// How long `Idempotency-Key` answers are kept and claims hold.
     pub fn idempotency(&self) -> &IdempotencySettings {
         &self.idempotency
+    }
+
+    /// The `Idempotency-Key` claims this instance's running requests hold.
+    pub fn claims_in_flight(&self) -> &ClaimsInFlight {
+        &self.claims_in_flight
     }
 
     /// Limits and proxy trust.

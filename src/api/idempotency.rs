@@ -6,14 +6,16 @@
 //! Keys are scoped to the caller ([`Caller::key`](crate::api::guard::Caller)) and kept for the
 //! configured time. A request claims its key as soon as it is admitted, before its body is read,
 //! so a second request with the key gets 409 while the first runs, on any instance sharing the
-//! database. A claim has a lease: an instance that crashed mid-request holds the key only until
-//! the lease ends. What is stored: every answer the request itself produced once its body was
+//! database. A claim has a lease, which the instance renews while the request runs
+//! ([`keep_claims_alive`]) and gives up when it stops ([`release_claims`]): only an instance that
+//! died outright leaves a claim behind, and it holds the key until the lease ends. What is stored: every answer the request itself produced once its body was
 //! read, 2xx and 4xx alike (a 400 for bad fields is the answer to that body, and a retry of the
 //! same body gets it again). Not stored, so a retry runs afresh: 5xx answers, and answers given
 //! before the whole body was read (415, 413, 408), which no retry can be compared with.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::{StatusCode, header};
@@ -23,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::api::guard::{DetachedWriter, Session};
 use crate::db::idempotency_repository::{self, ClaimOutcome, KeyClaim, StoredAnswer};
-use crate::db::{DbConnection, QueryResult};
+use crate::db::{Database, DbConnection, QueryResult};
 use crate::error::ApiError;
 
 /// The request header carrying the key.
@@ -214,28 +216,129 @@ impl Recorder {
     }
 }
 
+/// The claims this instance holds for requests that have not settled yet, by claim token: renewed
+/// while they run, and given up when the instance stops with some still held (a request cut
+/// by the shutdown timeout, or a release that had no runtime left to run on).
+#[derive(Debug, Clone, Default)]
+pub struct ClaimsInFlight(Arc<Mutex<HashMap<String, KeyClaim>>>);
+
+impl ClaimsInFlight {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyClaim>> {
+        // The map stays consistent whatever panicked while holding it: each step is one insert
+        // or one remove.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn hold(&self, claim: &KeyClaim) {
+        self.held().insert(claim.token.clone(), claim.clone());
+    }
+
+    fn forget(&self, claim: &KeyClaim) {
+        self.held().remove(&claim.token);
+    }
+
+    fn all(&self) -> Vec<KeyClaim> {
+        self.held().values().cloned().collect()
+    }
+
+    /// How many claims are held now.
+    pub fn len(&self) -> usize {
+        self.held().len()
+    }
+
+    /// Whether no claim is held.
+    pub fn is_empty(&self) -> bool {
+        self.held().is_empty()
+    }
+}
+
+/// Renews every claim in `claims` every quarter of `lease`, so a request that runs longer than
+/// the lease (a large body on a slow link) keeps its key. Runs until aborted.
+pub async fn keep_claims_alive(database: Database, claims: ClaimsInFlight, lease: Duration) {
+    let every = (lease / 4).max(Duration::from_millis(50));
+    loop {
+        actix_web::rt::time::sleep(every).await;
+        let held = claims.all();
+        if held.is_empty() {
+            continue;
+        }
+        let lease_until = after(now_ms(), lease);
+        let renewed = database
+            .write(move |conn| idempotency_repository::extend(conn, &held, lease_until))
+            .await;
+        if let Err(error) = renewed {
+            tracing::warn!(error = %error, "renewing idempotency key claims failed");
+        }
+    }
+}
+
+/// Gives up every claim still held, for a stopping instance: a retry of a request the stop cut
+/// short then runs at once on the next instance instead of waiting for the lease to end.
+pub async fn release_claims(database: &Database, claims: &ClaimsInFlight) {
+    let held = claims.all();
+    if held.is_empty() {
+        return;
+    }
+    let count = held.len();
+    let released = database
+        .write(move |conn| {
+            held.iter()
+                .try_for_each(|claim| idempotency_repository::release(conn, claim))
+        })
+        .await;
+    match released {
+        Ok(()) => tracing::info!(
+            count,
+            "released the idempotency keys of unfinished requests"
+        ),
+        Err(error) => tracing::warn!(
+            error = %error,
+            count,
+            "releasing idempotency keys failed; they free themselves when their lease ends"
+        ),
+    }
+}
+
 /// Releases a claim when the request ends without storing an answer, including when the client
 /// hangs up and the handler is dropped mid-way.
 struct ReleaseOnDrop {
     held: Arc<HeldClaim>,
+    claims: ClaimsInFlight,
     writer: Option<DetachedWriter>,
 }
 
 impl ReleaseOnDrop {
+    fn new(held: Arc<HeldClaim>, session: &Session) -> Self {
+        let claims = session.state().claims_in_flight().clone();
+        claims.hold(&held.claim);
+        Self {
+            held,
+            claims,
+            writer: session.detached_writer(),
+        }
+    }
+
     fn settle(&self) {
         self.held.settled.store(true, Ordering::Release);
+        self.claims.forget(&self.held.claim);
     }
 }
 
 impl Drop for ReleaseOnDrop {
     fn drop(&mut self) {
         if self.held.settled.load(Ordering::Acquire) {
+            self.claims.forget(&self.held.claim);
             return;
         }
         if let Some(writer) = self.writer.take() {
             let claim = self.held.claim.clone();
+            let claims = self.claims.clone();
+            // Forgotten only once released: if the runtime stops first, the claim is still
+            // listed and the stopping instance releases it.
             writer.spawn("releasing an idempotency key", move |conn| {
-                idempotency_repository::release(conn, &claim)
+                idempotency_repository::release(conn, &claim)?;
+                claims.forget(&claim);
+                Ok(())
             });
         }
     }
@@ -288,10 +391,7 @@ pub async fn respond<B>(
                 ttl: settings.ttl,
                 settled: AtomicBool::new(false),
             });
-            let mut guard = ReleaseOnDrop {
-                held,
-                writer: session.detached_writer(),
-            };
+            let mut guard = ReleaseOnDrop::new(held, session);
             // Answers given before the body is whole are not stored: the key is given up.
             let body = match read_body.await {
                 Ok(body) => body,

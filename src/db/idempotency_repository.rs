@@ -218,6 +218,25 @@ pub fn release(conn: &mut DbConnection, claim: &KeyClaim) -> QueryResult<()> {
     .map(drop)
 }
 
+/// Moves the lease of each of `claims` that still holds its key unanswered to `lease_until`.
+/// One update per claim, each by the primary key: the table holds every key kept for replays.
+pub fn extend(conn: &mut DbConnection, claims: &[KeyClaim], lease_until: i64) -> QueryResult<()> {
+    use idempotency_keys::dsl as k;
+
+    for claim in claims {
+        diesel::update(
+            k::idempotency_keys
+                .filter(k::caller.eq(&claim.caller))
+                .filter(k::idempotency_key.eq(&claim.key))
+                .filter(k::claim.eq(&claim.token))
+                .filter(k::status.is_null()),
+        )
+        .set(k::expires_at.eq(lease_until))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Deletes every row that expired before `now`: answers kept long enough, and claims of
 /// instances that crashed. Returns how many.
 pub fn prune(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {

@@ -15,6 +15,7 @@ use crate::helpers::{
     ADMIN, TestApp, assert_detail, basic_authorization, header, reading, spawn_app, spawn_app_with,
     text_body,
 };
+use crate::process::start_server_with;
 
 /// POSTs `body` as JSON to `/station/` on `address` as the admin, with `key`.
 async fn post_with_key(app: &TestApp, address: &str, key: &str, body: &Value) -> reqwest::Response {
@@ -190,6 +191,57 @@ async fn the_same_key_while_the_first_request_runs_is_409_on_any_instance() {
         header(&retry, "idempotent-replayed").as_deref(),
         Some("true")
     );
+    assert_eq!(stored(&app), 1);
+}
+
+#[backend_test]
+async fn a_request_that_outlasts_the_claim_lease_keeps_its_key() {
+    let app = spawn_app_with(|settings| {
+        settings.idempotency.claim_lease = Duration::from_millis(400);
+    })
+    .await;
+    let body = reading("Slow").to_string();
+    let held = hold_open(&app.address, "long", &body).await;
+    // Well past the lease: only the instance's renewals keep the claim.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let duplicate = post_with_key(&app, &app.address, "long", &reading("Slow")).await;
+
+    assert_detail(
+        duplicate,
+        StatusCode::CONFLICT,
+        "A request with this Idempotency-Key is still being processed.",
+    )
+    .await;
+    let first = finish_held(held).await;
+    assert!(first.starts_with("HTTP/1.1 201"), "{first}");
+    assert_eq!(stored(&app), 1);
+}
+
+#[backend_test]
+async fn a_request_cut_short_by_a_graceful_stop_gives_its_key_up() {
+    let app = spawn_app().await;
+    let server = start_server_with(&app.database_url, &["--shutdown-timeout-secs", "1"]);
+    let address = format!("http://127.0.0.1:{}", server.port());
+    let body = reading("Cut").to_string();
+    let held = hold_open(&address, "cut-short", &body).await;
+    let busy = post_with_key(&app, &app.address, "cut-short", &reading("Cut")).await;
+    assert_eq!(busy.status(), StatusCode::CONFLICT);
+
+    // The body never completes: the stop's timeout cuts the request short.
+    let stopped = tokio::task::spawn_blocking(move || server.signal_and_wait("-TERM"))
+        .await
+        .unwrap();
+    drop(held);
+    let retry = post_with_key(&app, &app.address, "cut-short", &reading("Cut")).await;
+
+    assert!(stopped.success(), "{stopped}");
+    assert_eq!(
+        retry.status(),
+        StatusCode::CREATED,
+        "not held until the lease ends"
+    );
+    assert_eq!(header(&retry, "idempotent-replayed"), None);
     assert_eq!(stored(&app), 1);
 }
 
