@@ -115,26 +115,63 @@ pub fn list(database: &Database) -> Result<Vec<UserRow>, AccountError> {
     Ok(database.blocking(user_repository::list)?)
 }
 
-/// When there are no accounts at all, creates the `admin` superuser with a random password and
-/// returns that password (nobody could use an admin-only API otherwise).
+/// Where the first superuser's password comes from, when there are no accounts at all.
+#[derive(Debug)]
+pub enum InitialPassword {
+    /// The operator's (`--admin-password-file`).
+    Given(NewPassword),
+    /// A random one, which the caller shows once (on a terminal).
+    Generated,
+    /// None may be made up: nobody would see it.
+    Withheld,
+}
+
+/// What the first start did about the first superuser.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InitialAdmin {
+    /// Accounts exist (or another instance starting at the same moment created the admin).
+    NotNeeded,
+    /// Created with the operator's password.
+    CreatedWithGivenPassword,
+    /// Created with this random password, to be shown once.
+    CreatedWithGeneratedPassword(String),
+    /// No accounts, and none created: no password was given and a generated one could not be
+    /// shown safely.
+    Missing,
+}
+
+/// When there are no accounts at all, creates the `admin` superuser (nobody could use an
+/// admin-only API otherwise), with the password `initial` says.
 pub fn ensure_initial_admin(
     database: &Database,
     hasher: &PasswordHasher,
-) -> Result<Option<String>, AccountError> {
+    initial: InitialPassword,
+) -> Result<InitialAdmin, AccountError> {
     if database.blocking(user_repository::count)? > 0 {
-        return Ok(None);
+        return Ok(InitialAdmin::NotNeeded);
     }
-    let generated: String = rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(24)
-        .map(char::from)
-        .collect();
+    let (password, created) = match initial {
+        InitialPassword::Withheld => return Ok(InitialAdmin::Missing),
+        InitialPassword::Given(password) => (password, InitialAdmin::CreatedWithGivenPassword),
+        InitialPassword::Generated => {
+            let generated: String = rand::rng()
+                .sample_iter(&Alphanumeric)
+                .take(24)
+                .map(char::from)
+                .collect();
+            let password =
+                NewPassword::parse(generated.clone()).map_err(AccountError::InvalidPassword)?;
+            (
+                password,
+                InitialAdmin::CreatedWithGeneratedPassword(generated),
+            )
+        }
+    };
     let username = Username::parse(INITIAL_ADMIN).map_err(AccountError::InvalidUsername)?;
-    let password = NewPassword::parse(generated.clone()).map_err(AccountError::InvalidPassword)?;
     match create(database, hasher, &username, &password, Role::Superuser) {
-        Ok(_) => Ok(Some(generated)),
+        Ok(_) => Ok(created),
         // Another instance starting at the same moment created it first.
-        Err(AccountError::UsernameTaken(_)) => Ok(None),
+        Err(AccountError::UsernameTaken(_)) => Ok(InitialAdmin::NotNeeded),
         Err(other) => Err(other),
     }
 }

@@ -2,12 +2,13 @@
 //! the OpenAPI document. Every flag can also be set from the environment.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::accounts::{self, Role};
+use crate::accounts::{self, InitialAdmin, InitialPassword, Role};
 use crate::auth::AuthSettings;
 use crate::auth::password::{HashCost, PasswordHasher};
 use crate::auth::throttle::ThrottleSettings;
@@ -173,6 +174,12 @@ struct ServeArgs {
     /// Trust X-Forwarded-Proto/-Host/-For from a reverse proxy (only behind one).
     #[arg(long, env = "STATION_TRUST_PROXY")]
     trust_proxy: bool,
+    /// A file holding the password of the `admin` superuser the first start creates (a secret
+    /// mount: the whole file, less one trailing newline). Without it, a random password is
+    /// printed once on a terminal; when standard output is not one (a container or journal
+    /// log), none is created: use `createsuperuser`.
+    #[arg(long, env = "STATION_ADMIN_PASSWORD_FILE", value_name = "PATH")]
+    admin_password_file: Option<PathBuf>,
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "STATION_MAX_BODY_BYTES", default_value_t = HttpSettings::default().max_body_bytes)]
     max_body_bytes: usize,
@@ -507,21 +514,61 @@ fn read_new_password() -> anyhow::Result<NewPassword> {
     bail!("no valid password after three attempts")
 }
 
+/// The password in `path`: the whole file, less one trailing newline (what `echo` and most
+/// secret stores leave), checked against the password rule.
+fn read_password_file(path: &Path) -> anyhow::Result<NewPassword> {
+    let shown = path.display();
+    let contents = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the admin password file {shown}"))?;
+    let password = contents
+        .strip_suffix("\r\n")
+        .or_else(|| contents.strip_suffix('\n'))
+        .unwrap_or(&contents);
+    NewPassword::parse(password.to_owned())
+        .map_err(|rule| anyhow::anyhow!("the admin password file {shown}: {rule}"))
+}
+
+/// Says what the first start did about the first superuser: a generated password is printed
+/// (on a terminal only), nothing else about a password ever is.
+fn report_initial_admin(outcome: InitialAdmin) {
+    let admin = accounts::INITIAL_ADMIN;
+    match outcome {
+        InitialAdmin::NotNeeded => {}
+        InitialAdmin::CreatedWithGivenPassword => {
+            tracing::info!(
+                username = admin,
+                "no users existed: created the superuser with the password from the admin password file"
+            );
+        }
+        InitialAdmin::CreatedWithGeneratedPassword(password) => println!(
+            "No users existed, so a superuser was created:\n  \
+             username: {admin}\n  password: {password}\n\
+             This password is shown only once. Change it with:\n  \
+             station-api changepassword --username {admin}"
+        ),
+        InitialAdmin::Missing => tracing::warn!(
+            "no users exist, and none was created: a generated password would end up in logs \
+             (standard output is not a terminal). Create one with `station-api createsuperuser`, \
+             or start with --admin-password-file"
+        ),
+    }
+}
+
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings();
     let hasher = args.hashing.hasher()?;
+    let initial_password = match &args.admin_password_file {
+        Some(path) => InitialPassword::Given(read_password_file(path)?),
+        None if std::io::stdout().is_terminal() => InitialPassword::Generated,
+        None => InitialPassword::Withheld,
+    };
     actix_web::rt::System::new().block_on(async move {
         let application = Application::build(settings).await?;
-        if let Some(password) = accounts::ensure_initial_admin(application.database(), &hasher)? {
-            println!(
-                "No users existed, so a superuser was created:\n  \
-                 username: {}\n  password: {password}\n\
-                 This password is shown only once. Change it with:\n  \
-                 station-api changepassword --username {}",
-                accounts::INITIAL_ADMIN,
-                accounts::INITIAL_ADMIN
-            );
-        }
+        report_initial_admin(accounts::ensure_initial_admin(
+            application.database(),
+            &hasher,
+            initial_password,
+        )?);
         tracing::info!(
             address = %args.bind,
             port = application.port(),

@@ -1,12 +1,16 @@
 //! The `station-api` binary as a user runs it: user commands, first start, and shutdown.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use reqwest::{Method, StatusCode};
 
 use crate::helpers::{ADMIN, TestDatabase, spawn_app};
-use crate::process::{BINARY, run, start_server, text, wait_for};
+use crate::process::{
+    BINARY, Server, lines_until, port_of, run, start_server, station_api, text, wait_for,
+    with_service_environment,
+};
 use station_test_macros::backend_test;
 
 /// A new, empty database on the current test's engine.
@@ -253,30 +257,178 @@ async fn deleteuser_from_another_process_takes_effect_at_once() {
     );
 }
 
+/// Whether `password` lets the admin in at `base`.
+async fn admin_gets_in(base: &str, password: &str) -> bool {
+    reqwest::Client::new()
+        .get(format!("{base}/"))
+        .basic_auth("admin", Some(password))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == StatusCode::OK
+}
+
+/// `serve` on `port` under a pseudo-terminal (`script`), as someone runs it by hand: its standard
+/// output and error both arrive as the returned server's `stdout`. It is its own process group,
+/// which [`stop_group`] signals.
+fn serve_on_a_terminal(database_url: &str, port: u16) -> Server {
+    let command = format!("exec {BINARY} serve --bind 127.0.0.1:{port}");
+    let mut script = Command::new("script");
+    script
+        .args(["-qfec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    with_service_environment(&mut script, database_url);
+    script.env("RUST_LOG", "info");
+    Server::of(script.spawn().expect("script(1) runs"))
+}
+
+/// Sends SIGTERM to `server`'s process group and waits for it to end.
+fn stop_group(server: Server) -> std::process::ExitStatus {
+    let group = format!("-{}", server.child.id());
+    let sent = Command::new("kill")
+        .args(["-TERM", "--", &group])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    server.wait_for_exit()
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[backend_test]
-async fn the_first_start_creates_an_admin_whose_password_works_and_sigterm_stops_cleanly() {
+async fn the_first_start_on_a_terminal_prints_an_admin_password_that_works_once() {
     let database = fresh_database();
-    let server = start_server(&database.url);
+    let port = free_port();
+    let server = serve_on_a_terminal(&database.url, port);
 
     let password_line = wait_for(&server.stdout, "password:").expect("generated password shown");
     let password = password_line.split_whitespace().last().unwrap().to_owned();
     assert!(wait_for(&server.stdout, "changepassword --username admin").is_some());
-    let port = server.port();
-    let response = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/"))
-        .basic_auth("admin", Some(&password))
-        .send()
-        .await
-        .unwrap();
+    assert!(wait_for(&server.stdout, "station-api listening").is_some());
+    let base = format!("http://127.0.0.1:{port}");
 
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(server.signal_and_wait("-TERM").success());
+    assert!(admin_gets_in(&base, &password).await);
+    assert!(stop_group(server).success());
 
     // A second start finds the admin and prints no new password.
-    let again = start_server(&database.url);
-    let _ = again.port();
-    assert!(again.stdout.try_recv().is_err(), "no second password");
-    assert!(again.signal_and_wait("-INT").success());
+    let again = serve_on_a_terminal(&database.url, port);
+    let started = lines_until(&again.stdout, "station-api listening");
+    assert!(
+        !started.iter().any(|line| line.contains("password:")),
+        "{started:#?}"
+    );
+    assert!(stop_group(again).success());
+}
+
+#[backend_test]
+async fn the_first_start_takes_the_admin_password_from_a_file_and_prints_it_nowhere() {
+    let database = fresh_database();
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("admin-password");
+    let password = "correct horse battery staple";
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    let mut command = station_api(&database.url);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("STATION_ADMIN_PASSWORD_FILE", &file)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let server = Server::of(command.spawn().unwrap());
+
+    let started = lines_until(&server.stderr, "station-api listening");
+    let base = format!("http://127.0.0.1:{}", port_of(started.last().unwrap()));
+
+    assert!(admin_gets_in(&base, password).await);
+    assert!(!admin_gets_in(&base, &format!("{password}\n")).await);
+    assert!(
+        started
+            .iter()
+            .any(|line| line.contains("admin password file")),
+        "{started:#?}"
+    );
+    let printed: Vec<String> = server
+        .stdout
+        .try_iter()
+        .chain(server.stderr.try_iter())
+        .collect();
+    assert!(server.signal_and_wait("-TERM").success());
+    assert!(
+        !started
+            .iter()
+            .chain(&printed)
+            .any(|line| line.contains("horse")),
+        "{started:#?} {printed:#?}"
+    );
+}
+
+#[backend_test]
+async fn without_a_terminal_or_a_password_file_no_password_is_made_up_or_printed() {
+    let database = fresh_database();
+    let server = start_server(&database.url);
+
+    let started = lines_until(&server.stderr, "station-api listening");
+    assert!(
+        server.stdout.try_recv().is_err(),
+        "nothing on standard output"
+    );
+    assert!(server.signal_and_wait("-TERM").success());
+
+    assert!(
+        started
+            .iter()
+            .any(|line| line.contains("createsuperuser") && line.contains("--admin-password-file")),
+        "{started:#?}"
+    );
+    let users = run(&database.url, &["listusers"], "");
+    assert!(users.status.success());
+    assert!(
+        !text(&users.stdout).contains("admin"),
+        "{}",
+        text(&users.stdout)
+    );
+}
+
+#[backend_test]
+async fn an_unreadable_or_too_short_password_file_stops_the_start_naming_the_file() {
+    let database = fresh_database();
+    let secrets = tempfile::tempdir().unwrap();
+    let missing = secrets.path().join("missing");
+    let short = secrets.path().join("short");
+    std::fs::write(&short, "abc\n").unwrap();
+
+    for (file, cause) in [(&missing, "No such file"), (&short, "too short")] {
+        let file = file.to_str().unwrap();
+        let output = run(
+            &database.url,
+            &[
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--admin-password-file",
+                file,
+            ],
+            "",
+        );
+        let error = text(&output.stderr);
+
+        assert!(!output.status.success(), "{error}");
+        assert!(error.contains(file) && error.contains(cause), "{error}");
+        assert!(!error.contains("abc"), "{error}");
+    }
+    let users = run(&database.url, &["listusers"], "");
+    assert!(!text(&users.stdout).contains("admin"));
 }
 
 #[backend_test]
