@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod bulk;
+pub mod cors;
 pub mod expect_continue;
 pub mod guard;
 pub mod health;
@@ -183,7 +184,15 @@ pub async fn json_error_bodies(
     if response.headers().contains_key(header::CONTENT_TYPE) {
         return Ok(response);
     }
+    let refused_by_cors = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<actix_cors::CorsError>())
+        .map(ToString::to_string);
     let error = match response.status() {
+        _ if refused_by_cors.is_some() => {
+            ApiError::CorsRefused(refused_by_cors.unwrap_or_default())
+        }
         StatusCode::NOT_FOUND => ApiError::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => {
             ApiError::MethodNotAllowed(response.request().method().to_string())

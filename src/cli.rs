@@ -216,6 +216,15 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     allowed_hosts: Vec<String>,
+    /// An origin (scheme://host[:port]) whose browser apps may call the API, credentials
+    /// included; repeatable. `*` admits any origin without credentials. Unset: no CORS headers.
+    #[arg(
+        long = "cors-origin",
+        env = "STATION_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = crate::api::cors::parse_origin
+    )]
+    cors_origins: Vec<String>,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "STATION_WORKERS")]
     workers: Option<usize>,
@@ -257,6 +266,7 @@ impl ServeArgs {
                 .map(|host| host.trim().to_owned())
                 .filter(|host| !host.is_empty())
                 .collect(),
+            cors_origins: self.cors_origins.clone(),
             max_connections: self
                 .max_connections
                 .map(|most| usize::try_from(most).unwrap_or(usize::MAX)),

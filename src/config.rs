@@ -63,6 +63,9 @@ pub struct HttpSettings {
     /// The hosts a request may name (Django's `ALLOWED_HOSTS`: no port, any case, `.example.com`
     /// for a domain and its subdomains, `*` for any); empty accepts every host.
     pub allowed_hosts: Vec<String>,
+    /// Origins whose browser apps may call the API (CORS), checked by
+    /// [`crate::api::cors::parse_origin`]; empty: no cross-origin access.
+    pub cors_origins: Vec<String>,
     /// The most connections served at once, all workers together; `None` to derive it from the
     /// process's open-file limit.
     pub max_connections: Option<usize>,
@@ -81,6 +84,7 @@ impl Default for HttpSettings {
             max_page_size: 1000,
             body_timeout: Duration::from_secs(30),
             allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
             max_connections: None,
         }
     }

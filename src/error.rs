@@ -95,6 +95,9 @@ pub enum ApiError {
     /// 400: an `Idempotency-Key` header that is not 1 to 255 visible ASCII characters.
     #[error("Idempotency-Key must be 1 to 255 visible ASCII characters.")]
     MalformedIdempotencyKey,
+    /// 400: a cross-origin preflight the CORS policy refuses (actix-cors's reason).
+    #[error("{0}.")]
+    CorsRefused(String),
     /// 409: a request with this `Idempotency-Key` is still running.
     #[error("A request with this Idempotency-Key is still being processed.")]
     IdempotencyKeyInUse,
@@ -275,6 +278,7 @@ impl ResponseError for ApiError {
             | Self::InvalidToken(_)
             | Self::InvalidUpload(_)
             | Self::MalformedIdempotencyKey
+            | Self::CorsRefused(_)
             | Self::InvalidQuery(_)
             | Self::MalformedRequest
             | Self::InvalidHost

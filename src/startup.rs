@@ -7,7 +7,7 @@ use actix_http::{HttpService, Protocol};
 use actix_service::{ServiceFactory, ServiceFactoryExt as _, map_config};
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse, fn_factory, fn_service};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 
@@ -262,10 +262,12 @@ fn app(
         InitError = (),
     >,
 > {
+    let cors = api::cors::policy(&state.http().cors_origins);
     App::new()
         .app_data(state)
         .configure(api::configure)
         .default_service(web::to(api::not_found))
+        .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
         .wrap(from_fn(api::json_error_bodies))
         .wrap(from_fn(api::request_checks::check_request_head))
         .wrap(from_fn(api::slow_clients::bound_request_body))
