@@ -7,7 +7,7 @@ use actix_http::{HttpService, Protocol};
 use actix_service::{ServiceFactory, ServiceFactoryExt as _, map_config};
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse, fn_factory, fn_service};
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 
@@ -269,6 +269,8 @@ fn app(
         .default_service(web::to(api::not_found))
         .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
         .wrap(from_fn(api::json_error_bodies))
+        // gzip, brotli or zstd as the client's Accept-Encoding prefers; nothing without one.
+        .wrap(Compress::default())
         .wrap(from_fn(api::request_checks::check_request_head))
         .wrap(from_fn(api::slow_clients::bound_request_body))
         .wrap(from_fn(api::security_headers::add_security_headers))

@@ -24,6 +24,7 @@ mod malformed;
 
 mod auth;
 mod bulk;
+mod compression;
 mod cors;
 mod idempotency;
 mod pagination;
