@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod bulk;
+pub mod conditional;
 pub mod cors;
 pub mod expect_continue;
 pub mod guard;

@@ -98,6 +98,12 @@ pub enum ApiError {
     /// 400: a cross-origin preflight the CORS policy refuses (actix-cors's reason).
     #[error("{0}.")]
     CorsRefused(String),
+    /// 400: an `If-Match` or `If-None-Match` header that is neither `*` nor a list of entity tags.
+    #[error("{0} must be \"*\" or a comma-separated list of entity tags such as \"5d41402abc4b\".")]
+    MalformedPrecondition(String),
+    /// 412: `If-Match` names another version of the reading than the current one.
+    #[error("The reading has changed since it was read: If-Match does not match its ETag.")]
+    PreconditionFailed,
     /// 409: a request with this `Idempotency-Key` is still running.
     #[error("A request with this Idempotency-Key is still being processed.")]
     IdempotencyKeyInUse,
@@ -265,6 +271,7 @@ impl ResponseError for ApiError {
             Self::PermissionDenied | Self::OtherStation(_) => StatusCode::FORBIDDEN,
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound | Self::StationNotFound | Self::TokenNotFound | Self::InvalidPage => {
                 StatusCode::NOT_FOUND
@@ -279,6 +286,7 @@ impl ResponseError for ApiError {
             | Self::InvalidUpload(_)
             | Self::MalformedIdempotencyKey
             | Self::CorsRefused(_)
+            | Self::MalformedPrecondition(_)
             | Self::InvalidQuery(_)
             | Self::MalformedRequest
             | Self::InvalidHost

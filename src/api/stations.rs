@@ -1,6 +1,6 @@
 //! `/station/` and `/station/{id}/`: DRF's `ModelViewSet` actions, with the wire types they speak.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::body::{CreateLimits, read_body, read_create_body};
 use crate::api::bulk::Creation;
+use crate::api::conditional::{self, EntityTags};
 use crate::api::guard::Session;
 use crate::api::idempotency::{self, Answer};
 use crate::api::links::{Origin, STATIONS_PATH};
@@ -270,18 +271,24 @@ pub struct ListParameters {
     path = "/station/",
     operation_id = "list_stations",
     tag = "station",
-    params(ListParameters),
+    params(ListParameters, ("If-None-Match" = Option<String>, Header, description = "ETags of copies the client holds (`*` for any): 304 without a body when one is current.")),
     responses(
-        (status = 200, description = "One page of readings.", body = PaginatedStationList),
-        (status = 400, description = "A parameter has a bad value.", body = QueryParameterErrors),
+        (status = 200, description = "One page of readings.", body = PaginatedStationList,
+            headers(("ETag" = String, description = "The page's version (weak), for If-None-Match."))),
+        (status = 304, description = "The client's copy of the page (If-None-Match) is current; \
+            no body.", headers(("ETag" = String, description = "The page's version."))),
+        (status = 400, description = "A parameter has a bad value, or If-None-Match is not `*` \
+            or a list of entity tags.", body = inline(ListBadRequestBody)),
         (status = 404, description = "The page does not exist (`Invalid page.`).", body = ErrorDetail),
     )
 )]
 pub async fn list_stations(
+    req: HttpRequest,
     query: QueryPairs,
     session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
+    let if_none_match = EntityTags::of(&req, header::IF_NONE_MATCH)?;
     let state = session.state();
     let (mut list, request) = parse_list_query(&query, state.page_sizes(), state.cursors())?;
     list.filter.station_bound = session
@@ -295,7 +302,7 @@ pub async fn list_stations(
         &ListUrl::new(origin.as_str(), STATIONS_PATH, &query),
         state.cursors(),
     );
-    Ok(HttpResponse::Ok().json(PaginatedStationList {
+    let body = serde_json::to_vec(&PaginatedStationList {
         count: page.count,
         next: links.next,
         previous: links.previous,
@@ -304,7 +311,16 @@ pub async fn list_stations(
             .into_iter()
             .map(|row| Station::from_row(row, &origin))
             .collect(),
-    }))
+    })
+    .map_err(|error| ApiError::Internal(Box::new(error)))?;
+    let etag = conditional::page_etag(&body);
+    if if_none_match.is_some_and(|tags| tags.match_weakly(&etag)) {
+        return Ok(conditional::not_modified(&etag));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag))
+        .content_type("application/json")
+        .body(body))
 }
 
 /// The readings `query` asks for, and which page of them: every bad parameter at once, filters
@@ -586,6 +602,20 @@ pub enum CreateBadRequestBody {
     Items(Vec<ValidationErrors>),
 }
 
+/// A list's 400 body: bad query parameters, or a malformed `If-None-Match` (`detail`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(
+    dead_code,
+    reason = "exists only to describe the body in the OpenAPI document"
+)]
+pub enum ListBadRequestBody {
+    /// Each bad parameter with its messages.
+    Parameters(QueryParameterErrors),
+    /// A malformed `If-None-Match`.
+    Detail(ErrorDetail),
+}
+
 /// A 400 body: a parse error (`detail`) or field errors.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
@@ -606,24 +636,40 @@ pub enum BadRequestBody {
     path = "/station/{id}/",
     operation_id = "retrieve_station",
     tag = "station",
-    params(("id" = i64, Path, description = "The reading's id.", example = 1)),
+    params(
+        ("id" = i64, Path, description = "The reading's id.", example = 1),
+        ("If-None-Match" = Option<String>, Header, description = "ETags of copies the client holds (`*` for any): 304 without a body when one is current."),
+    ),
     responses(
-        (status = 200, description = "The reading.", body = Station),
+        (status = 200, description = "The reading.", body = Station,
+            headers(("ETag" = String, description = "The reading's version, for If-None-Match and If-Match."))),
+        (status = 304, description = "The client's copy (If-None-Match) is current; no body.",
+            headers(("ETag" = String, description = "The reading's version."))),
+        (status = 400, description = "If-None-Match is not `*` or a list of entity tags.",
+            body = ErrorDetail),
         (status = 404, description = "No such reading.", body = ErrorDetail),
     )
 )]
 pub async fn retrieve_station(
+    req: HttpRequest,
     id: web::Path<String>,
     session: Session,
     origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    let if_none_match = EntityTags::of(&req, header::IF_NONE_MATCH)?;
     let row = session
         .read(move |conn| station_repository::find(conn, id))
         .await?
         .filter(|row| visible_to(&session, row))
         .ok_or(ApiError::StationNotFound)?;
-    Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
+    let etag = conditional::reading_etag(&row);
+    if if_none_match.is_some_and(|tags| tags.match_weakly(&etag)) {
+        return Ok(conditional::not_modified(&etag));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag))
+        .json(Station::from_row(row, &origin)))
 }
 
 /// Replace every field of a reading.
@@ -632,16 +678,22 @@ pub async fn retrieve_station(
     path = "/station/{id}/",
     operation_id = "update_station",
     tag = "station",
-    params(("id" = i64, Path, description = "The reading's id.", example = 1)),
+    params(
+        ("id" = i64, Path, description = "The reading's id.", example = 1),
+        ("If-Match" = Option<String>, Header, description = "The ETag of the version the change was made from (`*` for any): 412 and nothing changed when the reading is no longer that version. Prevents lost updates."),
+    ),
     request_body(
         description = "All five fields, as JSON or as form fields.",
         content((StationInput = "application/json"))
     ),
     responses(
-        (status = 200, description = "The replaced reading.", body = Station),
-        (status = 400, description = "Malformed body or invalid fields.",
-            body = inline(BadRequestBody)),
+        (status = 200, description = "The replaced reading.", body = Station,
+            headers(("ETag" = String, description = "The reading's version, for If-None-Match and If-Match."))),
+        (status = 400, description = "Malformed body, invalid fields, or an If-Match that is \
+            not `*` or a list of entity tags.", body = inline(BadRequestBody)),
         (status = 404, description = "No such reading (PUT never creates).", body = ErrorDetail),
+        (status = 412, description = "If-Match names another version of the reading; nothing \
+            changed.", body = ErrorDetail),
         (status = 413, description = "The body is over the size limit.", body = ErrorDetail),
         (status = 415, description = "The body is neither JSON nor form data.", body = ErrorDetail),
     )
@@ -659,7 +711,9 @@ pub async fn update_station(
         station_repository::replace,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, conditional::reading_etag(&row)))
+        .json(Station::from_row(row, &origin)))
 }
 
 /// Change some fields of a reading.
@@ -668,16 +722,22 @@ pub async fn update_station(
     path = "/station/{id}/",
     operation_id = "partial_update_station",
     tag = "station",
-    params(("id" = i64, Path, description = "The reading's id.", example = 1)),
+    params(
+        ("id" = i64, Path, description = "The reading's id.", example = 1),
+        ("If-Match" = Option<String>, Header, description = "The ETag of the version the change was made from (`*` for any): 412 and nothing changed when the reading is no longer that version. Prevents lost updates."),
+    ),
     request_body(
         description = "Any subset of the fields, as JSON or as form fields.",
         content((StationPatchInput = "application/json"))
     ),
     responses(
-        (status = 200, description = "The changed reading.", body = Station),
-        (status = 400, description = "Malformed body or invalid fields.",
-            body = inline(BadRequestBody)),
+        (status = 200, description = "The changed reading.", body = Station,
+            headers(("ETag" = String, description = "The reading's version, for If-None-Match and If-Match."))),
+        (status = 400, description = "Malformed body, invalid fields, or an If-Match that is \
+            not `*` or a list of entity tags.", body = inline(BadRequestBody)),
         (status = 404, description = "No such reading.", body = ErrorDetail),
+        (status = 412, description = "If-Match names another version of the reading; nothing \
+            changed.", body = ErrorDetail),
         (status = 413, description = "The body is over the size limit.", body = ErrorDetail),
         (status = 415, description = "The body is neither JSON nor form data.", body = ErrorDetail),
     )
@@ -695,7 +755,9 @@ pub async fn partial_update_station(
         station_repository::patch,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(Station::from_row(row, &origin)))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, conditional::reading_etag(&row)))
+        .json(Station::from_row(row, &origin)))
 }
 
 /// What a PUT or PATCH of one reading brings: the request, the id in its path, its body and the
@@ -711,6 +773,7 @@ async fn change_station<C: Send + 'static>(
     apply: fn(&mut DbConnection, i64, &C) -> QueryResult<Option<StationRow>>,
 ) -> Result<StationRow, ApiError> {
     let id = parse_id(&id)?;
+    let if_match = EntityTags::of(&req, header::IF_MATCH)?;
     let parsed = read_body(&req, payload, session.state().http().max_body_bytes)
         .await
         .and_then(|body| parse(&body).map_err(ApiError::Invalid));
@@ -719,9 +782,33 @@ async fn change_station<C: Send + 'static>(
         Err(error) => return Err(unless_missing(session, id, error).await),
     };
     session
-        .write(move |conn| apply(conn, id, &change))
+        .write(move |conn| {
+            if let Some(refused) = unmet_if_match(conn, id, if_match.as_ref())? {
+                return Ok(Err(refused));
+            }
+            Ok(apply(conn, id, &change)?.ok_or(ApiError::StationNotFound))
+        })
         .await?
-        .ok_or(ApiError::StationNotFound)
+}
+
+/// In a write's transaction: why `If-Match` stops the write of reading `id` (412 for another
+/// version, 404 for no reading), with the row locked so the version cannot change before the
+/// write; `None` when there is no `If-Match` or it holds.
+fn unmet_if_match(
+    conn: &mut DbConnection,
+    id: i64,
+    if_match: Option<&EntityTags>,
+) -> QueryResult<Option<ApiError>> {
+    let Some(tags) = if_match else {
+        return Ok(None);
+    };
+    Ok(match station_repository::find_for_update(conn, id)? {
+        None => Some(ApiError::StationNotFound),
+        Some(row) if !tags.match_strongly(&conditional::reading_etag(&row)) => {
+            Some(ApiError::PreconditionFailed)
+        }
+        Some(_) => None,
+    })
 }
 
 /// Delete a reading.
@@ -730,20 +817,34 @@ async fn change_station<C: Send + 'static>(
     path = "/station/{id}/",
     operation_id = "destroy_station",
     tag = "station",
-    params(("id" = i64, Path, description = "The reading's id.", example = 2)),
+    params(
+        ("id" = i64, Path, description = "The reading's id.", example = 2),
+        ("If-Match" = Option<String>, Header, description = "The ETag of the version the change was made from (`*` for any): 412 and nothing changed when the reading is no longer that version. Prevents lost updates."),
+    ),
     responses(
         (status = 204, description = "Deleted; no body."),
+        (status = 400, description = "If-Match is not `*` or a list of entity tags.",
+            body = ErrorDetail),
         (status = 404, description = "No such reading.", body = ErrorDetail),
+        (status = 412, description = "If-Match names another version of the reading; nothing \
+            was deleted.", body = ErrorDetail),
     )
 )]
 pub async fn destroy_station(
+    req: HttpRequest,
     id: web::Path<String>,
     session: Session,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    let if_match = EntityTags::of(&req, header::IF_MATCH)?;
     let deleted = session
-        .write(move |conn| station_repository::delete(conn, id))
-        .await?;
+        .write(move |conn| {
+            if let Some(refused) = unmet_if_match(conn, id, if_match.as_ref())? {
+                return Ok(Err(refused));
+            }
+            Ok(Ok(station_repository::delete(conn, id)?))
+        })
+        .await??;
     if deleted {
         Ok(HttpResponse::NoContent().finish())
     } else {

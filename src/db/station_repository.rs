@@ -107,6 +107,33 @@ pub fn find(conn: &mut DbConnection, station_id: i64) -> QueryResult<Option<Stat
         .optional())
 }
 
+/// [`find`], with the row locked until the transaction ends (SQLite's one writer needs no lock),
+/// so what is decided from it still holds when the transaction writes.
+pub fn find_for_update(
+    conn: &mut DbConnection,
+    station_id: i64,
+) -> QueryResult<Option<StationRow>> {
+    use crate::db::schema::station::dsl::station;
+
+    let query = || station.find(station_id);
+    match conn {
+        DbConnection::Sqlite(sqlite) => query()
+            .select(StationRow::as_select())
+            .get_result(sqlite)
+            .optional(),
+        DbConnection::Postgres(pg) => query()
+            .select(StationRow::as_select())
+            .for_update()
+            .get_result(pg)
+            .optional(),
+        DbConnection::Mysql(mysql) => query()
+            .select(StationRow::as_select())
+            .for_update()
+            .get_result(mysql)
+            .optional(),
+    }
+}
+
 /// Whether a reading with this id exists.
 pub fn exists(conn: &mut DbConnection, station_id: i64) -> QueryResult<bool> {
     use crate::db::schema::station::dsl::{id, station};

@@ -25,6 +25,7 @@ mod malformed;
 mod auth;
 mod bulk;
 mod compression;
+mod conditional;
 mod cors;
 mod idempotency;
 mod pagination;
