@@ -5,18 +5,21 @@
 use actix_cors::Cors;
 use actix_web::http::{Method, header};
 
-/// The request headers a cross-origin request may send: credentials, bodies, retries and
-/// content negotiation.
-const ALLOWED_HEADERS: [header::HeaderName; 5] = [
+/// The request headers a cross-origin request may send: credentials, bodies, retries,
+/// conditional requests and content negotiation.
+const ALLOWED_HEADERS: [header::HeaderName; 7] = [
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
     header::ACCEPT,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
     header::HeaderName::from_static("idempotency-key"),
     header::HeaderName::from_static("x-request-id"),
 ];
 
 /// The response headers a cross-origin script may read, beyond the CORS-safelisted ones.
-const EXPOSED_HEADERS: [header::HeaderName; 4] = [
+const EXPOSED_HEADERS: [header::HeaderName; 5] = [
+    header::ETAG,
     header::LOCATION,
     header::RETRY_AFTER,
     header::HeaderName::from_static("idempotent-replayed"),
