@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import threading
+import zlib
 import time
 import urllib.parse
 from collections import Counter
@@ -99,6 +100,15 @@ class Case:
             kind = "chunked " if self.chunked else ""
             text += f" | {kind}body {len(self.body):,} bytes ({self.content_type}): {clip(self.body, 80)}"
         return text
+
+
+def decode_content(coding: str, body: bytes) -> bytes:
+    """`body` without its Content-Encoding (gzip or deflate; ValueError for any other)."""
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        return zlib.decompress(body)
+    raise ValueError(f"the harness cannot decode {coding!r}")
 
 
 @dataclass
@@ -391,6 +401,14 @@ class Fuzz:
             return None  # refused by actix-http before the application ran
         json_expected = answer.status >= 400 or answer.headers.get(
             "content-type", "").startswith("application/json")
+        coding = answer.headers.get("content-encoding", "identity").lower()
+        if json_expected and coding != "identity":
+            # The server compresses what a case's Accept-Encoding asks for; the standard library
+            # reads gzip and deflate, so cases ask for those.
+            try:
+                body = decode_content(coding, body)
+            except (ValueError, zlib.error) as error:
+                return f"{answer.status} with a {coding} body that does not decode: {error}"
         if json_expected:
             try:
                 json.loads(body)
@@ -795,7 +813,7 @@ class Fuzz:
             header_case("Range with 5,000 ranges", [(b"Range", b"bytes=" + b",".join(
                 b"%d-%d" % (n, n) for n in range(5000)))]),
             header_case("Accept-Encoding with 5,000 codings",
-                        [(b"Accept-Encoding", b", ".join([b"gzip;q=0.5", b"br", b"x"] * 1666))]),
+                        [(b"Accept-Encoding", b", ".join([b"gzip", b"br;q=0.5", b"x"] * 1666))]),
             header_case("bytes 0x80-0xff in a header value",
                         [(b"X-Fuzz", bytes(range(0x80, 0x100))), (b"Accept", b"application/json\xff")]),
             header_case("90 extra headers", [(b"X-Fuzz-%d" % n, b"v") for n in range(90)]),
