@@ -100,7 +100,7 @@ pub enum ApiError {
     CorsRefused(String),
     /// 400: an `If-Match` or `If-None-Match` header that is neither `*` nor a list of entity tags.
     #[error("{0} must be \"*\" or a comma-separated list of entity tags such as \"5d41402abc4b\".")]
-    MalformedPrecondition(String),
+    MalformedPrecondition(&'static str),
     /// 412: `If-Match` names another version of the reading than the current one.
     #[error("The reading has changed since it was read: If-Match does not match its ETag.")]
     PreconditionFailed,

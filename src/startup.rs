@@ -26,14 +26,7 @@ const CURSOR_KEY_NAME: &str = "list-cursor-hmac";
 
 /// 32 random bytes, as hex.
 fn random_hex_key() -> String {
-    use std::fmt::Write as _;
-
-    rand::random::<[u8; 32]>()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    crate::hex::encode(&rand::random::<[u8; 32]>())
 }
 
 /// Why the server could not start.

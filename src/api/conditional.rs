@@ -10,6 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::db::models::StationRow;
 use crate::error::ApiError;
+use crate::hex;
 
 /// The opaque part of an ETag: this many hex digits of a SHA-256.
 const ETAG_HEX_DIGITS: usize = 24;
@@ -36,7 +37,7 @@ impl EntityTags {
         } else {
             "If-None-Match"
         };
-        let malformed = || ApiError::MalformedPrecondition(shown.to_owned());
+        let malformed = || ApiError::MalformedPrecondition(shown);
         let mut tags = Vec::new();
         let mut any = false;
         for value in values {
@@ -103,12 +104,7 @@ fn hex_digest(parts: &[&[u8]]) -> String {
         hasher.update(part);
         hasher.update([0]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .take(ETAG_HEX_DIGITS / 2)
-        .collect()
+    hex::encode(&hasher.finalize()[..ETAG_HEX_DIGITS / 2])
 }
 
 /// A reading's strong ETag: its stored version, the same from every instance and engine.

@@ -8,8 +8,8 @@
 //! so a second request with the key gets 409 while the first runs, on any instance sharing the
 //! database. A claim has a lease, which the instance renews while the request runs
 //! ([`keep_claims_alive`]) and gives up when it stops ([`release_claims`]): only an instance that
-//! died outright leaves a claim behind, and it holds the key until the lease ends. What is stored: every answer the request itself produced once its body was
-//! read, 2xx and 4xx alike (a 400 for bad fields is the answer to that body, and a retry of the
+//! died outright leaves a claim behind, and it holds the key until the lease ends. What is
+//! stored: every answer the request itself produced once its body was read, 2xx and 4xx alike (a 400 for bad fields is the answer to that body, and a retry of the
 //! same body gets it again). Not stored, so a retry runs afresh: 5xx answers, and answers given
 //! before the whole body was read (415, 413, 408), which no retry can be compared with.
 
@@ -27,6 +27,7 @@ use crate::api::guard::{DetachedWriter, Session};
 use crate::db::idempotency_repository::{self, ClaimOutcome, KeyClaim, StoredAnswer};
 use crate::db::{Database, DbConnection, QueryResult};
 use crate::error::ApiError;
+use crate::hex;
 
 /// The request header carrying the key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -143,11 +144,7 @@ fn request_hash(req: &HttpRequest, body: &[u8]) -> String {
     hasher.update(req.path().as_bytes());
     hasher.update(b"\n");
     hasher.update(body);
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(&hasher.finalize())
 }
 
 /// A claim this request holds, with what its answer is stored under.
@@ -239,16 +236,6 @@ impl ClaimsInFlight {
 
     fn all(&self) -> Vec<KeyClaim> {
         self.held().values().cloned().collect()
-    }
-
-    /// How many claims are held now.
-    pub fn len(&self) -> usize {
-        self.held().len()
-    }
-
-    /// Whether no claim is held.
-    pub fn is_empty(&self) -> bool {
-        self.held().is_empty()
     }
 }
 
@@ -452,10 +439,7 @@ async fn release(session: &Session, guard: &ReleaseOnDrop) {
 
 /// 128 random bits, as hex: one request's claim.
 fn request_token() -> String {
-    rand::random::<[u8; 16]>()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(&rand::random::<[u8; 16]>())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 use crate::auth::Principal;
 use crate::db::models::TokenRow;
 use crate::domain::token::Scopes;
+use crate::hex;
 
 /// How many characters of a key are kept in the clear, to recognise a token by.
 pub const PREFIX_CHARS: usize = 8;
@@ -36,7 +37,7 @@ impl NewKey {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 20];
         rand::rng().fill_bytes(&mut bytes);
-        Self(hex(&bytes))
+        Self(hex::encode(&bytes))
     }
 
     /// The key itself, for the one response (or line of output) that shows it.
@@ -62,7 +63,7 @@ pub struct KeyHash(Arc<str>);
 impl KeyHash {
     /// The hash of `key`, as offered by a client.
     pub fn of(key: &str) -> Self {
-        Self(hex(&Sha256::digest(key.as_bytes())).into())
+        Self(hex::encode(&Sha256::digest(key.as_bytes())).into())
     }
 }
 
@@ -70,18 +71,6 @@ impl AsRef<str> for KeyHash {
     fn as_ref(&self) -> &str {
         &self.0
     }
-}
-
-/// Lowercase hex, by table: it runs on every token request, where `format!` per byte costs more
-/// than the SHA-256 itself.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    text
 }
 
 /// A token this process has seen: its immutable attributes, and a note of when its use was last
