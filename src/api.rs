@@ -190,15 +190,13 @@ pub async fn json_error_bodies(
         .error()
         .and_then(|error| error.as_error::<actix_cors::CorsError>())
         .map(ToString::to_string);
-    let error = match response.status() {
-        _ if refused_by_cors.is_some() => {
-            ApiError::CorsRefused(refused_by_cors.unwrap_or_default())
-        }
-        StatusCode::NOT_FOUND => ApiError::NotFound,
-        StatusCode::METHOD_NOT_ALLOWED => {
+    let error = match (refused_by_cors, response.status()) {
+        (Some(reason), _) => ApiError::CorsRefused(reason),
+        (None, StatusCode::NOT_FOUND) => ApiError::NotFound,
+        (None, StatusCode::METHOD_NOT_ALLOWED) => {
             ApiError::MethodNotAllowed(response.request().method().to_string())
         }
-        _ => return Ok(response),
+        (None, _) => return Ok(response),
     };
     let (req, bare) = response.into_parts();
     let mut json = error.error_response();

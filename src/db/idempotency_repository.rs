@@ -174,6 +174,20 @@ pub fn holds(conn: &mut DbConnection, claim: &KeyClaim) -> QueryResult<bool> {
     )
 }
 
+/// The key's row while `claim` holds it unanswered: what storing the answer, releasing the key
+/// and renewing the lease each change, and only then.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn unanswered<'a>(claim: &'a KeyClaim) -> _ {
+    let caller: &'a str = &claim.caller;
+    let key: &'a str = &claim.key;
+    let token: &'a str = &claim.token;
+    idempotency_keys::table
+        .filter(idempotency_keys::caller.eq(caller))
+        .filter(idempotency_keys::idempotency_key.eq(key))
+        .filter(idempotency_keys::claim.eq(token))
+        .filter(idempotency_keys::status.is_null())
+}
+
 /// Stores `answer` as the key's, kept until `expires_at`; false when the claim is no longer this
 /// request's.
 pub fn complete(
@@ -184,38 +198,22 @@ pub fn complete(
 ) -> QueryResult<bool> {
     use idempotency_keys::dsl as k;
 
-    let updated = diesel::update(
-        k::idempotency_keys
-            .filter(k::caller.eq(&claim.caller))
-            .filter(k::idempotency_key.eq(&claim.key))
-            .filter(k::claim.eq(&claim.token))
-            .filter(k::status.is_null()),
-    )
-    .set((
-        k::request_hash.eq(&answer.request_hash),
-        k::status.eq(answer.status),
-        k::location.eq(&answer.location),
-        k::body.eq(&answer.body),
-        k::expires_at.eq(expires_at),
-    ))
-    .execute(conn)?;
+    let updated = diesel::update(unanswered(claim))
+        .set((
+            k::request_hash.eq(&answer.request_hash),
+            k::status.eq(answer.status),
+            k::location.eq(&answer.location),
+            k::body.eq(&answer.body),
+            k::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
     Ok(updated > 0)
 }
 
 /// Gives the key up, if `claim` still holds it unanswered: the request failed in a way a retry
 /// should run again.
 pub fn release(conn: &mut DbConnection, claim: &KeyClaim) -> QueryResult<()> {
-    use idempotency_keys::dsl as k;
-
-    diesel::delete(
-        k::idempotency_keys
-            .filter(k::caller.eq(&claim.caller))
-            .filter(k::idempotency_key.eq(&claim.key))
-            .filter(k::claim.eq(&claim.token))
-            .filter(k::status.is_null()),
-    )
-    .execute(conn)
-    .map(drop)
+    diesel::delete(unanswered(claim)).execute(conn).map(drop)
 }
 
 /// Moves the lease of each of `claims` that still holds its key unanswered to `lease_until`.
@@ -224,15 +222,9 @@ pub fn extend(conn: &mut DbConnection, claims: &[KeyClaim], lease_until: i64) ->
     use idempotency_keys::dsl as k;
 
     for claim in claims {
-        diesel::update(
-            k::idempotency_keys
-                .filter(k::caller.eq(&claim.caller))
-                .filter(k::idempotency_key.eq(&claim.key))
-                .filter(k::claim.eq(&claim.token))
-                .filter(k::status.is_null()),
-        )
-        .set(k::expires_at.eq(lease_until))
-        .execute(conn)?;
+        diesel::update(unanswered(claim))
+            .set(k::expires_at.eq(lease_until))
+            .execute(conn)?;
     }
     Ok(())
 }
