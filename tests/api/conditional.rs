@@ -13,14 +13,8 @@ const CHANGED: &str =
 
 /// Creates a reading; its path.
 async fn create(app: &TestApp, name: &str) -> String {
-    let created = app
-        .admin(Method::POST, "/station/")
-        .json(&reading(name))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let url = header(&created, "location").unwrap();
+    let created = app.create_station(&reading(name)).await;
+    let url = created["url"].as_str().unwrap();
     url.trim_start_matches(&app.address).to_owned()
 }
 
@@ -47,7 +41,7 @@ async fn send(
 }
 
 async fn etag_of(app: &TestApp, path: &str) -> String {
-    let response = send(app, &app.address, Method::GET, path, &[], None).await;
+    let response = app.get(path).await;
     assert_eq!(response.status(), StatusCode::OK);
     header(&response, "etag").expect("an ETag")
 }
@@ -170,12 +164,7 @@ async fn if_match_with_a_stale_etag_is_412_and_changes_nothing() {
             assert_detail(response, StatusCode::PRECONDITION_FAILED, CHANGED).await;
         }
     }
-    let now: Value = send(&app, &app.address, Method::GET, &path, &[], None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(now["name"], "Oslo v2");
+    assert_eq!(app.get_json(&path).await["name"], "Oslo v2");
 
     let deleted = send(
         &app,
@@ -275,10 +264,5 @@ async fn malformed_conditional_headers_are_400_and_change_nothing() {
         }
     }
     assert_eq!(stored(&app), 1);
-    let now: Value = send(&app, &app.address, Method::GET, &path, &[], None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(now["name"], "Oslo");
+    assert_eq!(app.get_json(&path).await["name"], "Oslo");
 }

@@ -15,6 +15,18 @@ async fn with_origins(origins: &[&str]) -> TestApp {
     spawn_app_with(move |settings| settings.http.cors_origins = origins).await
 }
 
+/// Asserts `response` lets a script of `origin` read it, credentials included.
+fn assert_admits_with_credentials(response: &reqwest::Response, origin: &str) {
+    assert_eq!(
+        header(response, "access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    assert_eq!(
+        header(response, "access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+}
+
 /// A browser's preflight for a POST from `origin` with credentials, a body and a key.
 async fn preflight(app: &TestApp, origin: &str) -> reqwest::Response {
     app.anonymous(Method::OPTIONS, "/station/")
@@ -55,14 +67,7 @@ async fn a_listed_origin_gets_its_preflight_answered_and_may_read_with_credentia
     let answer = preflight(&app, APP).await;
 
     assert_eq!(answer.status(), StatusCode::OK, "no credentials needed");
-    assert_eq!(
-        header(&answer, "access-control-allow-origin").as_deref(),
-        Some(APP)
-    );
-    assert_eq!(
-        header(&answer, "access-control-allow-credentials").as_deref(),
-        Some("true")
-    );
+    assert_admits_with_credentials(&answer, APP);
     let methods = header(&answer, "access-control-allow-methods").unwrap();
     assert!(
         methods.contains("POST") && methods.contains("DELETE"),
@@ -89,14 +94,7 @@ async fn a_listed_origin_gets_its_preflight_answered_and_may_read_with_credentia
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
-    assert_eq!(
-        header(&created, "access-control-allow-origin").as_deref(),
-        Some(APP)
-    );
-    assert_eq!(
-        header(&created, "access-control-allow-credentials").as_deref(),
-        Some("true")
-    );
+    assert_admits_with_credentials(&created, APP);
     let exposed = header(&created, "access-control-expose-headers")
         .unwrap()
         .to_lowercase();
