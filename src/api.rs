@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod conditional;
 pub mod cors;
 pub mod expect_continue;
+pub mod export;
 pub mod guard;
 pub mod health;
 pub mod idempotency;
@@ -37,7 +38,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use crate::api::guard::AppState;
 use crate::api::guard::RouteAccess;
 use crate::api::links::Origin;
-use crate::api::negotiation::JSON_ONLY;
+use crate::api::negotiation::{EXPORTS, JSON_ONLY};
 use crate::api::routes::{ApiResource, Routes, operation};
 use crate::error::ApiError;
 use crate::openapi;
@@ -69,6 +70,16 @@ fn routes() -> Routes {
             )
             .operation(operation!(stations::list_stations))
             .operation(operation!(stations::create_station)),
+        )
+        .api(
+            ApiResource::new(
+                "/station/export/",
+                "station-export",
+                RouteAccess::Readings,
+                EXPORTS,
+                export::export_options,
+            )
+            .operation(operation!(export::export_stations)),
         )
         .api(
             ApiResource::new(

@@ -1,6 +1,8 @@
 //! The `station-api` command line: `serve` (the default), database and user management, and
 //! the OpenAPI document. Every flag can also be set from the environment.
 
+mod data;
+
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,6 +72,15 @@ enum Command {
     Listtokens(DatabaseArgs),
     /// Revoke a device token; every running server refuses it from its next request on.
     Revoketoken(RevokeTokenArgs),
+    /// Import readings from a CSV or NDJSON file (as `export` writes them), checked as the API
+    /// checks them, in chunked transactions; a failure says how to continue.
+    Import(data::ImportArgs),
+    /// Write every reading the filters let through to standard output, as CSV or NDJSON.
+    Export(data::ExportArgs),
+    /// Delete readings older than an age (`--older-than 90d`), in batches.
+    Prune(data::PruneArgs),
+    /// Copy an SQLite database to a new file while the service runs.
+    Backup(data::BackupArgs),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -390,6 +401,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Token {} revoked.", args.id);
             Ok(())
         }
+        Some(Command::Import(args)) => data::import(&args),
+        Some(Command::Export(args)) => data::export(&args),
+        Some(Command::Prune(args)) => data::prune(&args),
+        Some(Command::Backup(args)) => data::backup(&args),
         Some(Command::Openapi) => {
             print!("{}", crate::openapi::pretty_json(&crate::api::document())?);
             Ok(())

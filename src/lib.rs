@@ -3,7 +3,7 @@
 //! Reading order: [`startup`] wires everything; [`api`] speaks HTTP and owns the routes, each
 //! registered once with its documentation; [`auth`] decides who may call; [`pagination`] cuts any
 //! list into pages; [`domain`] holds the rules a reading must satisfy; [`db`] is the only module
-//! that speaks SQL; [`error`] is where failures become responses; [`hex`] spells bytes as text; [`openapi`] adds what every
+//! that speaks SQL; [`error`] is where failures become responses; [`hex`] spells bytes as text; [`transfer`] reads and writes readings in bulk (export, import); [`openapi`] adds what every
 //! documented operation shares; [`cli`] and [`accounts`] are the command line.
 
 pub mod accounts;
@@ -19,3 +19,4 @@ pub mod openapi;
 pub mod pagination;
 pub mod startup;
 pub mod telemetry;
+pub mod transfer;

@@ -33,6 +33,18 @@ impl MediaType {
         format: "json",
     };
 
+    /// `text/csv`, `?format=csv`.
+    pub const CSV: Self = Self {
+        essence: "text/csv",
+        format: "csv",
+    };
+
+    /// `application/x-ndjson`, `?format=ndjson`.
+    pub const NDJSON: Self = Self {
+        essence: "application/x-ndjson",
+        format: "ndjson",
+    };
+
     fn major_type(self) -> &'static str {
         self.essence.split('/').next().unwrap_or_default()
     }
@@ -40,6 +52,9 @@ impl MediaType {
 
 /// What the API's JSON resources render: JSON alone, as DRF's `JSONRenderer`.
 pub const JSON_ONLY: &[MediaType] = &[MediaType::JSON];
+
+/// What an export renders: CSV unless NDJSON is asked for.
+pub const EXPORTS: &[MediaType] = &[MediaType::CSV, MediaType::NDJSON];
 
 /// How responses to this request are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,10 +291,7 @@ mod tests {
 
     #[test]
     fn a_route_that_renders_more_picks_what_accept_prefers_and_defaults_to_its_first() {
-        const CSV: MediaType = MediaType {
-            essence: "text/csv",
-            format: "csv",
-        };
+        const CSV: MediaType = MediaType::CSV;
         let renders = &[MediaType::JSON, CSV];
         let picked = |accept| from_accept(Some(accept), renders).map(|r| r.media);
         assert_eq!(from_accept(None, renders).unwrap().media, MediaType::JSON);

@@ -15,7 +15,7 @@ use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::StationRow;
 use crate::db::{DbConnection, QueryResult, station_repository};
-use crate::domain::listing::{InvalidQuery, SortField, SortValue, StationList};
+use crate::domain::listing::{InvalidQuery, SortValue, StationList};
 use crate::domain::station::{
     InvalidStation, LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS,
     NewStation, StationPatch, TEMPERATURE_MAX, TEMPERATURE_MIN, TIMESTAMP_MAX, TIMESTAMP_MIN,
@@ -350,16 +350,7 @@ impl PagedList for StationList {
     }
 
     fn key_of(&self, row: &StationRow) -> Vec<SortValue> {
-        self.ordering
-            .keys()
-            .iter()
-            .map(|key| match key.field {
-                SortField::Id => SortValue::Integer(row.id),
-                SortField::Timestamp => SortValue::Integer(row.timestamp),
-                SortField::Temperature => SortValue::Real(row.temperature),
-                SortField::Name => SortValue::Text(row.name.clone()),
-            })
-            .collect()
+        crate::transfer::sort_key(self, row)
     }
 
     fn count(&self, conn: &mut DbConnection) -> QueryResult<i64> {

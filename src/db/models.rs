@@ -50,6 +50,25 @@ impl<'a> From<&'a NewStation> for StationValues<'a> {
     }
 }
 
+/// Every column, the id included: a reading imported with the id a file gives it.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = station)]
+pub struct StationValuesWithId<'a> {
+    id: i64,
+    #[diesel(embed)]
+    values: StationValues<'a>,
+}
+
+impl<'a> StationValuesWithId<'a> {
+    /// `station` stored as reading `id`.
+    pub fn new(id: i64, station: &'a NewStation) -> Self {
+        Self {
+            id,
+            values: StationValues::from(station),
+        }
+    }
+}
+
 /// The columns a PATCH names; `None` leaves a column as it is.
 #[derive(Debug, AsChangeset)]
 #[diesel(table_name = station)]

@@ -1,9 +1,11 @@
 //! Queries on `station`. Each function is one unit of work on a connection it is lent.
 
+mod data_commands;
 mod listing;
 
 use diesel::prelude::*;
 
+pub use data_commands::{copy_sqlite_database, delete_older_than, insert_with_ids, taken_ids};
 use listing::ListQueries;
 
 use crate::db::models::{StationChanges, StationRow, StationValues};

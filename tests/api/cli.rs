@@ -32,6 +32,10 @@ fn every_command_has_help() {
         vec!["createtoken", "--help"],
         vec!["listtokens", "--help"],
         vec!["revoketoken", "--help"],
+        vec!["import", "--help"],
+        vec!["export", "--help"],
+        vec!["prune", "--help"],
+        vec!["backup", "--help"],
         vec!["openapi", "--help"],
     ] {
         let output = Command::new(BINARY).args(&command).output().unwrap();

@@ -37,4 +37,5 @@ mod slow_clients;
 mod startup_errors;
 mod stations;
 mod tokens;
+mod transfer;
 mod validation;
