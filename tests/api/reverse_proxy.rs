@@ -314,6 +314,8 @@ async fn through_the_nginx_example_links_are_https_when_the_proxy_is_trusted() {
     // Act
     let created = nginx.create_reading("Oslo").await;
     let list = nginx.curl_as_admin(&[&format!("{origin}/station/")]).await;
+    let document_url = format!("{origin}/api-docs/openapi.json");
+    let document = nginx.curl(&[&document_url]).await;
 
     // Assert
     assert_eq!(created.status, 201, "{}", created.body);
@@ -324,6 +326,16 @@ async fn through_the_nginx_example_links_are_https_when_the_proxy_is_trusted() {
     let list = list.json();
     assert_eq!(list["next"], format!("{origin}/station/?page=2"));
     assert_eq!(list["results"][0]["url"], format!("{origin}/station/1/"));
+    // A generated client or Swagger UI resolves the document's server against the address it
+    // fetched the document from: the public https one.
+    let server = document.json()["servers"][0]["url"]
+        .as_str()
+        .expect("the document names a server")
+        .to_owned();
+    let base = url::Url::parse(&document_url)
+        .and_then(|document| document.join(&server))
+        .unwrap();
+    assert_eq!(base.as_str(), format!("{origin}/"));
 }
 
 #[actix_web::test]
