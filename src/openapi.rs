@@ -1,6 +1,6 @@
 //! What the OpenAPI 3.1 document adds to the operations [`crate::api`] registers (each with its
-//! handler's `#[utoipa::path]` annotation): the service's description and tags, and the parts
-//! every admin-only operation shares (basic auth and its error responses).
+//! handler's `#[utoipa::path]` annotation): the service's description, server and tags, and the
+//! parts every admin-only operation shares (basic auth and its error responses).
 
 use utoipa::openapi::content::Content;
 use utoipa::openapi::header::Header;
@@ -30,6 +30,9 @@ pub const TOKEN_AUTH: &str = "tokenAuth";
             staff issue tokens at `/tokens/`.",
         license(name = "MIT", identifier = "MIT"),
     ),
+    // Relative: the service answers wherever it is deployed (behind a proxy, at its public https
+    // address), so clients resolve it against the document's own address, or take a base URL.
+    servers((url = "/", description = "This service: the host the document was fetched from.")),
     // The shared error responses refer to it by name.
     components(schemas(ErrorDetail)),
     tags(

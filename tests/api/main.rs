@@ -31,6 +31,7 @@ mod idempotency;
 mod pagination;
 mod protocol;
 mod request_ids;
+mod reverse_proxy;
 mod routes;
 mod schema_parity;
 mod slow_clients;
