@@ -406,8 +406,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Prune(args)) => data::prune(&args),
         Some(Command::Backup(args)) => data::backup(&args),
         Some(Command::Openapi) => {
-            print!("{}", crate::openapi::pretty_json(&crate::api::document())?);
-            Ok(())
+            let document = crate::openapi::pretty_json(&crate::api::document())?;
+            match std::io::stdout().lock().write_all(document.as_bytes()) {
+                // `openapi | head`: the reader has what it wanted.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                written => written.context("cannot write the document"),
+            }
         }
     }
 }

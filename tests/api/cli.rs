@@ -547,3 +547,40 @@ async fn bad_token_commands_fail_with_a_message_and_store_nothing() {
     let listing = text(&run(&database.url, &["listtokens"], "").stdout);
     assert_eq!(listing.lines().count(), 1, "{listing}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let database = TestDatabase::fresh_on(crate::databases::Backend::Sqlite);
+    let directory = tempfile::tempdir().unwrap();
+    // Both outputs are more than a pipe holds, so the writer meets the closed pipe.
+    let readings = directory.path().join("readings.csv");
+    let mut csv = String::from("name,timestamp,temperature,lat,lon\n");
+    for n in 0..3_000 {
+        csv.push_str(&format!(
+            "Station {n},{},21.5,30.733315,76.779418\n",
+            1_393_926_310 + n
+        ));
+    }
+    std::fs::write(&readings, csv).unwrap();
+    let imported = run(&database.url, &["import", readings.to_str().unwrap()], "");
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let errors = directory.path().join("stderr");
+    for command in ["openapi", "export"] {
+        let script = format!(
+            "set -o pipefail; '{BINARY}' {command} 2>'{}' | head -c 10 >/dev/null; echo $?; cat '{}'",
+            errors.display(),
+            errors.display()
+        );
+        let output = Command::new("bash")
+            .args(["-c", &script])
+            .env("DATABASE_URL", &database.url)
+            .output()
+            .unwrap();
+        assert_eq!(
+            text(&output.stdout),
+            "0\n",
+            "{command}: {}",
+            text(&output.stderr)
+        );
+    }
+}
