@@ -5,6 +5,7 @@
 //! routes, whose fallback is 405. That nesting is the contract's order of checks. API answers
 //! are never cached by shared caches (`Cache-Control: private, no-cache`), errors included.
 
+pub mod aggregate;
 pub mod body;
 pub mod bulk;
 pub mod conditional;
@@ -80,6 +81,16 @@ fn routes() -> Routes {
                 export::export_options,
             )
             .operation(operation!(export::export_stations)),
+        )
+        .api(
+            ApiResource::new(
+                "/station/aggregate/",
+                "station-aggregate",
+                RouteAccess::Readings,
+                JSON_ONLY,
+                aggregate::aggregate_options,
+            )
+            .operation(operation!(aggregate::aggregate_stations)),
         )
         .api(
             ApiResource::new(

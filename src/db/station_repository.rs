@@ -1,10 +1,12 @@
 //! Queries on `station`. Each function is one unit of work on a connection it is lent.
 
+mod aggregates;
 mod data_commands;
 mod listing;
 
 use diesel::prelude::*;
 
+pub use aggregates::{BucketRow, aggregate};
 pub use data_commands::{copy_sqlite_database, delete_older_than, insert_with_ids, taken_ids};
 use listing::ListQueries;
 

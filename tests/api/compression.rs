@@ -1,4 +1,4 @@
-//! Compression by `Accept-Encoding`: JSON answers and the OpenAPI document come gzip- or
+//! Compression by `Accept-Encoding`: JSON answers, exports and the OpenAPI document come gzip- or
 //! brotli-compressed when the client asks, byte for byte the same once decompressed; nothing is
 //! compressed for a client that does not ask, and a malformed header is ignored, never a 500.
 
@@ -70,11 +70,14 @@ async fn with_readings(count: usize) -> TestApp {
 }
 
 #[backend_test]
-async fn json_and_the_openapi_document_come_compressed_as_asked() {
+async fn json_csv_and_the_openapi_document_come_compressed_as_asked() {
     let app = with_readings(50).await;
     let cases = [
         ("/station/?page_size=50", "application/json"),
         ("/api-docs/openapi.json", "application/json"),
+        // Streamed answers are compressed as they stream.
+        ("/station/export/", "text/csv"),
+        ("/station/export/", "application/x-ndjson"),
     ];
     for (path, accept) in cases {
         let (status, encoding, _, plain) = fetch(&app, path, accept, None).await;

@@ -22,6 +22,7 @@ mod generated;
 mod headers;
 mod malformed;
 
+mod aggregate;
 mod auth;
 mod bulk;
 mod compression;

@@ -1,0 +1,1 @@
+DROP INDEX station_name_timestamp_temperature;
