@@ -15,6 +15,7 @@ pub mod export;
 pub mod guard;
 pub mod health;
 pub mod idempotency;
+pub mod latest;
 pub mod links;
 pub mod negotiation;
 pub mod parser_errors;
@@ -81,6 +82,16 @@ fn routes() -> Routes {
                 export::export_options,
             )
             .operation(operation!(export::export_stations)),
+        )
+        .api(
+            ApiResource::new(
+                "/station/latest/",
+                "station-latest",
+                RouteAccess::Readings,
+                JSON_ONLY,
+                latest::latest_options,
+            )
+            .operation(operation!(latest::latest_stations)),
         )
         .api(
             ApiResource::new(

@@ -10,7 +10,7 @@ use crate::domain::station::{NewStation, StationPatch};
 use crate::domain::token::NewToken;
 
 /// One stored reading.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = station, check_for_backend(Sqlite, Pg, Mysql))]
 pub struct StationRow {
     /// Primary key, never reused.

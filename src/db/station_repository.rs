@@ -2,12 +2,14 @@
 
 mod aggregates;
 mod data_commands;
+mod latest;
 mod listing;
 
 use diesel::prelude::*;
 
 pub use aggregates::{BucketRow, aggregate};
 pub use data_commands::{copy_sqlite_database, delete_older_than, insert_with_ids, taken_ids};
+pub use latest::latest_per_name;
 use listing::ListQueries;
 
 use crate::db::models::{StationChanges, StationRow, StationValues};

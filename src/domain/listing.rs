@@ -160,10 +160,39 @@ pub struct StationFilter {
     pub station_bound: Option<String>,
 }
 
+impl<T: PartialOrd + Copy> Bounds<T> {
+    /// Whether `value` is within every bound given.
+    pub fn admits(&self, value: T) -> bool {
+        self.gte.is_none_or(|bound| value >= bound)
+            && self.gt.is_none_or(|bound| value > bound)
+            && self.lte.is_none_or(|bound| value <= bound)
+            && self.lt.is_none_or(|bound| value < bound)
+    }
+}
+
 impl StationFilter {
     /// True when every reading passes: no filter was given.
     pub fn lets_everything_through(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// Whether a reading with these values passes every filter, by the rules the database
+    /// applies (names compared ignoring ASCII case only): for readings already read, such as
+    /// the latest of each station.
+    pub fn admits(&self, name: &str, timestamp: i64, temperature: f64, lat: f64, lon: f64) -> bool {
+        let folded = name.to_ascii_lowercase();
+        let contains = |term: &str| folded.contains(&term.to_ascii_lowercase());
+        self.name.as_deref().is_none_or(|exact| exact == name)
+            && self
+                .station_bound
+                .as_deref()
+                .is_none_or(|bound| bound == name)
+            && self.name_contains.as_deref().is_none_or(contains)
+            && self.search_terms.iter().all(|term| contains(term))
+            && self.timestamp.admits(timestamp)
+            && self.temperature.admits(temperature)
+            && self.lat.admits(lat)
+            && self.lon.admits(lon)
     }
 }
 

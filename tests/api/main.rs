@@ -29,6 +29,7 @@ mod compression;
 mod conditional;
 mod cors;
 mod idempotency;
+mod latest;
 mod pagination;
 mod protocol;
 mod request_ids;

@@ -217,7 +217,7 @@ async fn every_engine_has_the_same_columns_types_and_keys() {
             "idempotency_keys primary (caller, idempotency_key)",
             "service_keys primary (name)",
             "station index (name, id)",
-            "station index (name, timestamp, temperature)",
+            "station index (name, timestamp, id, temperature)",
             "station index (temperature, id)",
             "station index (timestamp, id)",
             "station primary (id)",

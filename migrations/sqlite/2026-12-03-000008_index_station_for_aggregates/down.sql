@@ -1,1 +1,1 @@
-DROP INDEX station_name_timestamp_temperature;
+DROP INDEX station_name_timestamp_id_temperature;
