@@ -8,7 +8,9 @@ kept-alive connection:
   - the first page, by page number (with `count`) and by cursor (without);
   - page 1,000 by page number (`OFFSET 9990`, plus the count);
   - the same depth by cursor (the token found by walking 999 `next` links first);
-  - a one-hour time range (`timestamp__gte`/`__lt`, ordered by time), by cursor and by page number.
+  - a one-hour time range (`timestamp__gte`/`__lt`, ordered by time), by cursor and by page number;
+  - `/station/latest/` (every station's newest reading; `--stations 1000` for a network of 1,000);
+  - `/station/aggregate/` over all of one station's readings, in hourly buckets.
 
 Each figure is the median and 95th percentile of 200 requests after 20 warm-up requests, both as
 the client saw it and as the server logged it (`latency_us` of its request log). The table goes to
@@ -17,6 +19,7 @@ stdout and to bench/results/paging-*.md.
     bench/paging                                   # SQLite at 1 M and 10 M rows
     bench/paging --postgres-url postgres://postgres@127.0.0.1/postgres   # and PostgreSQL
     bench/paging --sizes 20000 --requests 20       # a quick smoke run
+    bench/paging --sizes 10000000 --stations 1000  # latest and aggregates at 10 M over 1,000 names
 """
 
 from __future__ import annotations
@@ -180,7 +183,14 @@ def measure(service: Service, rows: int, warmup: int, requests: int) -> dict[str
         f"page {deep_page:,} by cursor": link,
         "one-hour time range, by cursor": f"/station/?{time_range}&cursor=",
         "one-hour time range, by number (with count)": f"/station/?{time_range}",
+        f"latest reading of each of {STATIONS:,} stations (page 1, count)": "/station/latest/",
     }
+    per_station = rows // STATIONS
+    span = per_station * SECONDS_BETWEEN_READINGS
+    interval = 3600 * max(1, -(-span // (3600 * 10_000)))
+    queries[f"aggregate of one station's {per_station:,} readings, {interval // 3600} h buckets"] = (
+        f"/station/aggregate/?name=station-3&timestamp__gte={FIRST_TIMESTAMP}"
+        f"&timestamp__lt={FIRST_TIMESTAMP + span + 1}&interval={interval}")
     results = {}
     for title, path in queries.items():
         figures = time_requests(service, path, warmup, requests)
@@ -237,16 +247,20 @@ def table(results: dict[tuple[str, int], dict]) -> str:
 
 
 def main() -> int:
+    global STATIONS
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000,10000000",
                         help="comma-separated row counts (default: 1000000,10000000)")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL"),
                         help="also run on the PostgreSQL server here (a database to connect to)")
+    parser.add_argument("--stations", type=int, default=STATIONS,
+                        help=f"station names the readings are spread over (default {STATIONS})")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--no-results-file", action="store_true")
     args = parser.parse_args()
+    STATIONS = args.stations
     sizes = [int(size) for size in args.sizes.split(",")]
     backends = ["sqlite"] + (["postgres"] if args.postgres_url else [])
     build()
@@ -258,7 +272,7 @@ def main() -> int:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M")
     report = (
         f"# Deep paging, {stamp} UTC\n\n"
-        f"Command: `bench/paging --sizes {args.sizes}"
+        f"Command: `bench/paging --sizes {args.sizes} --stations {STATIONS}"
         + (" --postgres-url …" if args.postgres_url else "")
         + f"` at commit {git_commit()} on {machine()}.\n\n"
         "Server-side latency (the service's own request log), median / 95th percentile in ms, "
