@@ -12,6 +12,7 @@ use crate::api::body::{CreateBody, CreateFormat, parse_form, parse_json};
 use crate::domain::bulk::{NewStations, UploadCollector};
 use crate::domain::station::{FIELDS, NewStation};
 use crate::error::ApiError;
+use crate::transfer::import::csv_header_columns;
 
 /// What a create's body asks for.
 #[derive(Debug)]
@@ -159,7 +160,8 @@ fn decode_csv(bytes: &[u8], upload: &mut UploadCollector) -> Result<(), ApiError
         .has_headers(true)
         .flexible(false)
         .from_reader(bytes);
-    let columns = field_columns(reader.byte_headers().map_err(csv_error)?)?;
+    let (columns, _) =
+        csv_header_columns(reader.byte_headers().map_err(csv_error)?).map_err(csv_error)?;
     let mut record = csv::ByteRecord::new();
     let mut last_start = None;
     loop {
@@ -210,33 +212,6 @@ fn decode_csv(bytes: &[u8], upload: &mut UploadCollector) -> Result<(), ApiError
         )));
     }
     Ok(())
-}
-
-/// Where each of [`FIELDS`] is in a row, from the header row.
-fn field_columns(header: &csv::ByteRecord) -> Result<[usize; 5], ApiError> {
-    let mut columns = [None; 5];
-    for (column, name) in header.iter().enumerate() {
-        let name = String::from_utf8_lossy(name);
-        let Some(field) = FIELDS.iter().position(|field| *field == name.trim()) else {
-            continue;
-        };
-        if columns[field].replace(column).is_some() {
-            return Err(csv_error(format_args!(
-                "the header row names \"{}\" twice",
-                FIELDS[field]
-            )));
-        }
-    }
-    let mut found = [0; 5];
-    for (field, column) in columns.iter().enumerate() {
-        found[field] = column.ok_or_else(|| {
-            csv_error(format_args!(
-                "the header row must name name, timestamp, temperature, lat and lon; \"{}\" is missing",
-                FIELDS[field]
-            ))
-        })?;
-    }
-    Ok(found)
 }
 
 /// Whether the CSV record starting at byte `start` of `body` leaves a quoted field open, which

@@ -143,7 +143,7 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(decade[0].0, "interval");
-        assert!(decade[0].1.contains("5256000 buckets"), "{decade:?}");
+        assert!(decade[0].1.contains("it holds 5256000"), "{decade:?}");
     }
 
     #[test]

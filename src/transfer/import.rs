@@ -11,11 +11,8 @@ use std::io::{BufRead, Read};
 use serde_json::{Map, Value};
 
 use crate::domain::listing::parse_whole_number;
-use crate::domain::station::{InvalidStation, NewStation};
+use crate::domain::station::{FIELDS, InvalidStation, NewStation};
 use crate::transfer::ExportFormat;
-
-/// The fields of a reading, as CSV header names and NDJSON keys.
-const FIELDS: [&str; 5] = ["name", "timestamp", "temperature", "lat", "lon"];
 
 /// One checked reading of an import file.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,7 +101,8 @@ impl<R: BufRead> ImportReader<R> {
                     .byte_headers()
                     .map_err(|error| ImportError::at(1, csv_message(&error)))?
                     .clone();
-                let (columns, id_column) = header_columns(&header)?;
+                let (columns, id_column) =
+                    csv_header_columns(&header).map_err(|message| ImportError::at(1, message))?;
                 Format::Csv {
                     reader,
                     columns,
@@ -216,13 +214,15 @@ impl<R: BufRead> ImportReader<R> {
     }
 }
 
-/// Where each of [`FIELDS`] is, and the `id` column if there is one.
-fn header_columns(header: &csv::ByteRecord) -> Result<([usize; 5], Option<usize>), ImportError> {
+/// Where each of a reading's five fields is in a CSV header row (in any order, other columns
+/// ignored), and the `id` column if there is one: for `import` and for bulk uploads alike. A
+/// byte-order mark before the first name (spreadsheets write one) is not part of it.
+pub fn csv_header_columns(header: &csv::ByteRecord) -> Result<([usize; 5], Option<usize>), String> {
     let mut columns = [None; 5];
     let mut id_column = None;
     for (column, name) in header.iter().enumerate() {
         let name = String::from_utf8_lossy(name);
-        let name = name.trim();
+        let name = name.trim_start_matches('\u{feff}').trim();
         let slot = if name == "id" {
             &mut id_column
         } else if let Some(index) = FIELDS.iter().position(|field| *field == name) {
@@ -231,21 +231,15 @@ fn header_columns(header: &csv::ByteRecord) -> Result<([usize; 5], Option<usize>
             continue;
         };
         if slot.replace(column).is_some() {
-            return Err(ImportError::at(
-                1,
-                format!("the header row names \"{name}\" twice"),
-            ));
+            return Err(format!("the header row names \"{name}\" twice"));
         }
     }
     let mut found = [0; 5];
     for ((slot, column), field) in found.iter_mut().zip(columns).zip(FIELDS) {
         *slot = column.ok_or_else(|| {
-            ImportError::at(
-                1,
-                format!(
-                    "the header row must name name, timestamp, temperature, lat and lon \
-                     (and may name id); \"{field}\" is missing"
-                ),
+            format!(
+                "the header row must name name, timestamp, temperature, lat and lon; \"{field}\" \
+                 is missing"
             )
         })?;
     }
@@ -325,6 +319,15 @@ mod tests {
         assert!(bad.message.starts_with("temperature: "), "{bad}");
         let missing = all("name,timestamp,lat,lon\n", ExportFormat::Csv).unwrap_err();
         assert!(missing.to_string().contains("\"temperature\" is missing"));
+        let marked = all(
+            "\u{feff}name,timestamp,temperature,lat,lon\na,1,2,3,4\n",
+            ExportFormat::Csv,
+        );
+        assert_eq!(
+            marked.unwrap().len(),
+            1,
+            "a byte-order mark is not part of the first name"
+        );
         let zero_id = all(
             "id,name,timestamp,temperature,lat,lon\n0,a,1,2,3,4\n",
             ExportFormat::Csv,
