@@ -14,6 +14,7 @@ pub mod guard;
 pub mod health;
 pub mod idempotency;
 pub mod links;
+pub mod metrics;
 pub mod negotiation;
 pub mod parser_errors;
 pub mod query;
