@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, guard, web};
 
@@ -33,25 +33,42 @@ pub async fn observe<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let answered = next.call(req).await;
     let elapsed = started.elapsed();
     match &answered {
         Ok(response) => metrics.record_request(
             response.request().match_pattern(),
-            &method,
+            method,
             response.status().as_u16(),
             elapsed,
         ),
         // The request went down with the error; what it would have been answered is known.
         Err(error) => metrics.record_request(
             None,
-            &method,
+            method,
             error.as_response_error().status_code().as_u16(),
             elapsed,
         ),
     }
     answered
+}
+
+/// A method's label value: the standard ones by name, anything else as `other`, so made-up
+/// methods cannot grow the label set.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// The scrape listener on `listener`: one worker of its own, so a scrape never waits behind API

@@ -205,6 +205,7 @@ async fn requests_are_counted_by_route_pattern_method_and_status_with_latency_bu
     let missing = app.get("/station/987654321/").await;
     let unknown = app.get("/no/such/place/").await;
     let bulk_created = app.post_json("/station/", &bulk).await;
+    let made_up = send(app.admin(Method::from_bytes(b"FROB").unwrap(), "/station/")).await;
     let scraped = app.scrape().await;
 
     // Assert
@@ -212,6 +213,7 @@ async fn requests_are_counted_by_route_pattern_method_and_status_with_latency_bu
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(bulk_created.status(), StatusCode::CREATED);
+    assert_eq!(made_up.status(), StatusCode::METHOD_NOT_ALLOWED);
     let requests = |route, method, status| {
         scraped.value(
             REQUESTS,
@@ -222,7 +224,9 @@ async fn requests_are_counted_by_route_pattern_method_and_status_with_latency_bu
     assert_eq!(requests("/station/{id}/", "GET", "200"), 1.0);
     assert_eq!(requests("/station/{id}/", "GET", "404"), 1.0);
     assert_eq!(requests("unmatched", "GET", "404"), 1.0);
-    assert_eq!(scraped.all(REQUESTS).len(), 4, "{}", scraped.text);
+    // A made-up method shares one label value, so methods cannot grow the label set.
+    assert_eq!(requests("/station/", "other", "405"), 1.0);
+    assert_eq!(scraped.all(REQUESTS).len(), 5, "{}", scraped.text);
     // Ids never become label values: every route is a pattern, or the one for no match.
     for sample in scraped.all(REQUESTS) {
         assert!(
