@@ -13,6 +13,7 @@ run. The table is also written to bench/results/.
     bench/run --quick         # smoke run for CI: 2 s, 16 connections, 1,000 rows
     bench/run --soak          # 10 minutes of the mixed load at a steady rate, RSS every 10 s
     bench/run --instructions  # instructions per request (callgrind), repeatable on a noisy machine
+                              # (retrieve also with metrics on)
 """
 
 from __future__ import annotations
@@ -767,6 +768,7 @@ def instructions_run(args: argparse.Namespace) -> int:
         raise SystemExit("valgrind is needed for --instructions (Debian: apt-get install valgrind)")
     requests, warmup = args.requests, 100
     rows: list[str] = []
+    metrics_cost = ""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         store = SqliteStore(workdir, args.rows)
@@ -774,6 +776,8 @@ def instructions_run(args: argparse.Namespace) -> int:
         ceiling = [str(ROOT / "target/dist/examples/ceiling"), "--workers", str(args.workers)]
         service = [BINARY, "serve", "--workers", str(args.workers)]
         for scenario in INSTRUCTION_SCENARIOS:
+            if args.scenarios is not None and scenario not in args.scenarios:
+                continue
             log(f"{scenario}: {requests:,} requests under callgrind, ceiling then service ...")
             ceiling_ir = count_instructions(ceiling, dict(os.environ), "", scenario, args.rows,
                                             requests, warmup, workdir)
@@ -783,6 +787,16 @@ def instructions_run(args: argparse.Namespace) -> int:
             log(f"  ceiling {ceiling_ir:,.0f}  service {service_ir:,.0f} instructions per request")
             rows.append(f"| {SCENARIO_TITLES[scenario]} | {service_ir:,.0f} | {ceiling_ir:,.0f} | "
                         f"{service_ir / ceiling_ir:.2f} |")
+            if scenario == "retrieve":
+                env = {**env, "DATABASE_URL": store.fresh_url()}
+                metered = [*service, "--metrics-bind", f"127.0.0.1:{free_port()}"]
+                metered_ir = count_instructions(metered, env, f"Basic {token}", scenario,
+                                                args.rows, requests, warmup, workdir)
+                log(f"  metrics on: service {metered_ir:,.0f} instructions per request")
+                rows.append(f"| {METRICS_RETRIEVE_TITLE} | {metered_ir:,.0f} | {ceiling_ir:,.0f} | "
+                            f"{metered_ir / ceiling_ir:.2f} |")
+                metrics_cost = (f"Metrics on cost {metered_ir - service_ir:,.0f} instructions per "
+                                f"retrieve ({metered_ir / service_ir - 1:+.1%}).")
     report = "\n".join([
         f"# station-api instructions per request, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
@@ -795,6 +809,7 @@ def instructions_run(args: argparse.Namespace) -> int:
         "| scenario | service | ceiling | service / ceiling |",
         "|---|---:|---:|---:|",
         *rows,
+        *(["", metrics_cost] if metrics_cost else []),
     ]) + "\n"
     print(report)
     write_result("instructions-", report)
@@ -815,7 +830,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS,
-                        help="only these scenarios of the load table (default: all)")
+                        help="only these scenarios of the load table or of --instructions "
+                             "(default: all)")
     parser.add_argument("--no-results-file", action="store_true",
                         help="print the table without writing it to bench/results/")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
