@@ -43,7 +43,7 @@ pub async fn observe<B: MessageBody + 'static>(
             response.status().as_u16(),
             elapsed,
         ),
-        // The request went down with the error; what it would have been answered is known.
+        // No response to read the route from; the error tells the status it will be answered.
         Err(error) => metrics.record_request(
             None,
             method,
