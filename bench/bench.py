@@ -13,6 +13,7 @@ run. The table is also written to bench/results/.
     bench/run --quick         # smoke run for CI: 2 s, 16 connections, 1,000 rows
     bench/run --soak          # 10 minutes of the mixed load at a steady rate, RSS every 10 s
     bench/run --instructions  # instructions per request (callgrind), repeatable on a noisy machine
+                              # (retrieve also with metrics on)
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ SCENARIO_TITLES = {
 FAST_CREATE = "create-normal"
 FAST_CREATE_TITLE = "create, `--sqlite-synchronous normal` (not power-cut safe)"
 FAST_CREATE_CONNECTIONS = 64
+# SQLite only: the retrieve scenario again with Prometheus metrics on (`--metrics-bind`), right
+# after the plain one, so the hot path's cost of counting is read off the same run (the goal:
+# within 5% of metrics off). One scrape after the cell shows the counter kept up.
+METRICS_RETRIEVE = "retrieve-metrics"
+METRICS_RETRIEVE_TITLE = "retrieve one station, metrics on (`--metrics-bind`)"
+METRICS_CONNECTIONS = 64
 # The seeded readings are 5 s apart from FIRST_TIMESTAMP, so this hour holds 720 of them.
 FIRST_TIMESTAMP = 1_700_000_000
 FILTERED_QUERY = (f"timestamp__gte={FIRST_TIMESTAMP + 10_000}"
@@ -314,6 +321,20 @@ def measure(server: Server, scenario: str, connections: int, seconds: int) -> Me
     return result
 
 
+def scraped_retrieves(address: str) -> str:
+    """What the metrics listener at `address` counted of the retrieves answered 200."""
+    from urllib.request import urlopen
+
+    series = 'station_http_requests_total{route="/station/{id}/",method="GET",status="200"}'
+    with urlopen(f"http://{address}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counted = next((line.rsplit(" ", 1)[1] for line in text.splitlines()
+                    if line.startswith(series + " ")), None)
+    if counted is None:
+        raise SystemExit(f"the metrics at {address} have no {series}:\n{text}")
+    return f"metrics listener counted {counted} retrieves answered 200"
+
+
 def machine() -> str:
     model = "unknown CPU"
     try:
@@ -468,6 +489,8 @@ def load_run(args: argparse.Namespace) -> int:
     # at its one count), when create is measured there.
     fast_create_at = connection_counts[0] if args.quick else FAST_CREATE_CONNECTIONS
     with_fast_create = "create" in scenarios and fast_create_at in connection_counts
+    metrics_at = connection_counts[0] if args.quick else METRICS_CONNECTIONS
+    with_metrics = "retrieve" in scenarios and metrics_at in connection_counts
     # (engine, scenario, connections) -> (service, ceiling)
     results: dict[tuple[str, str, int], tuple[Measurement, Measurement]] = {}
     idle_rss: dict[str, float] = {}
@@ -496,8 +519,19 @@ def load_run(args: argparse.Namespace) -> int:
                                 and isinstance(store, SqliteStore)):
                             cells.insert(cells.index(("create", "create", ())) + 1,
                                          (FAST_CREATE, "create", ("--sqlite-synchronous", "normal")))
+                        if (with_metrics and connections == metrics_at
+                                and isinstance(store, SqliteStore)):
+                            metrics_address = f"127.0.0.1:{free_port()}"
+                            cells.insert(cells.index(("retrieve", "retrieve", ())) + 1,
+                                         (METRICS_RETRIEVE, "retrieve",
+                                          ("--metrics-bind", metrics_address)))
                         for key, scenario, options in cells:
-                            ceiling_result = measure(ceiling, scenario, connections, seconds)
+                            if key == METRICS_RETRIEVE:
+                                # The plain retrieve's, measured seconds ago: the two cells are
+                                # compared with each other, and a quick run stays quick.
+                                ceiling_result = results[(store.title, "retrieve", connections)][1]
+                            else:
+                                ceiling_result = measure(ceiling, scenario, connections, seconds)
                             service = start_service(store, rows, workers, workdir / "server.log",
                                                     options)
                             try:
@@ -508,6 +542,8 @@ def load_run(args: argparse.Namespace) -> int:
                                     measure(service, scenario, connections, seconds),
                                     ceiling_result,
                                 )
+                                if key == METRICS_RETRIEVE:
+                                    log("  " + scraped_retrieves(options[1]))
                             finally:
                                 service.stop()
                 finally:
@@ -533,6 +569,8 @@ def load_run(args: argparse.Namespace) -> int:
         "from /proc/PID/stat), divided by the requests wrk completed",
         "- SQLite syncs its log at every commit (`synchronous=full`, the default: a 201 survives a "
         "power cut); the `--sqlite-synchronous normal` create row is the same cell with the opt-out",
+        "- metrics are off except in the `metrics on` retrieve row: the retrieve cell again, right "
+        "after it, with `--metrics-bind` (compared with the same ceiling figures)",
     ]
     for title, rss in idle_rss.items():
         cells = sum(1 for engine, _, _ in results if engine == title)
@@ -546,15 +584,17 @@ def load_run(args: argparse.Namespace) -> int:
             "| scenario | conns | req/s | p50 ms | p99 ms | errors | peak RSS MiB | CPU us/req | ceiling req/s | ceiling p99 ms | ceiling CPU us/req | ratio |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        followers = {"create": [FAST_CREATE], "retrieve": [METRICS_RETRIEVE]}
         rows_of_table = [key for scenario in scenarios
-                         for key in ([scenario, FAST_CREATE] if scenario == "create" else [scenario])]
+                         for key in [scenario, *followers.get(scenario, [])]]
         for key in rows_of_table:
             for connections in connection_counts:
                 if (title, key, connections) not in results:
                     continue
                 service_result, ceiling_result = results[(title, key, connections)]
                 ratio = service_result.rps / ceiling_result.rps if ceiling_result.rps else 0.0
-                name = FAST_CREATE_TITLE if key == FAST_CREATE else SCENARIO_TITLES[key]
+                name = {FAST_CREATE: FAST_CREATE_TITLE,
+                        METRICS_RETRIEVE: METRICS_RETRIEVE_TITLE}.get(key) or SCENARIO_TITLES[key]
                 lines.append(
                     f"| {name} | {connections} | {service_result.rps:,.0f} | "
                     f"{service_result.p50_ms:.2f} | {service_result.p99_ms:.2f} | {service_result.errors} | "
@@ -582,6 +622,17 @@ def load_run(args: argparse.Namespace) -> int:
                       f"`synchronous=full` {durable[0].rps:,.0f} req/s (p99 {durable[0].p99_ms:.2f} ms), "
                       f"`normal` {fast[0].rps:,.0f} req/s (p99 {fast[0].p99_ms:.2f} ms): "
                       f"durability keeps {durable[0].rps / fast[0].rps:.2f} of the opt-out's rate."]
+    for title in idle_rss:
+        plain = results.get((title, "retrieve", metrics_at))
+        metered = results.get((title, METRICS_RETRIEVE, metrics_at))
+        if plain and metered and plain[0].rps and metered[0].cpu_us_per_request:
+            lines += ["", f"Retrieves at {metrics_at} connections on {title}: metrics off "
+                      f"{plain[0].rps:,.0f} req/s ({plain[0].cpu_us_per_request:.1f} CPU us/req), "
+                      f"metrics on {metered[0].rps:,.0f} req/s "
+                      f"({metered[0].cpu_us_per_request:.1f} CPU us/req): metrics on keeps "
+                      f"{metered[0].rps / plain[0].rps:.3f} of the rate and costs "
+                      f"{metered[0].cpu_us_per_request / plain[0].cpu_us_per_request:.3f} "
+                      "times the CPU per request."]
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.quick and not args.no_results_file:
@@ -717,6 +768,7 @@ def instructions_run(args: argparse.Namespace) -> int:
         raise SystemExit("valgrind is needed for --instructions (Debian: apt-get install valgrind)")
     requests, warmup = args.requests, 100
     rows: list[str] = []
+    metrics_cost = ""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         store = SqliteStore(workdir, args.rows)
@@ -724,6 +776,8 @@ def instructions_run(args: argparse.Namespace) -> int:
         ceiling = [str(ROOT / "target/dist/examples/ceiling"), "--workers", str(args.workers)]
         service = [BINARY, "serve", "--workers", str(args.workers)]
         for scenario in INSTRUCTION_SCENARIOS:
+            if args.scenarios is not None and scenario not in args.scenarios:
+                continue
             log(f"{scenario}: {requests:,} requests under callgrind, ceiling then service ...")
             ceiling_ir = count_instructions(ceiling, dict(os.environ), "", scenario, args.rows,
                                             requests, warmup, workdir)
@@ -733,6 +787,16 @@ def instructions_run(args: argparse.Namespace) -> int:
             log(f"  ceiling {ceiling_ir:,.0f}  service {service_ir:,.0f} instructions per request")
             rows.append(f"| {SCENARIO_TITLES[scenario]} | {service_ir:,.0f} | {ceiling_ir:,.0f} | "
                         f"{service_ir / ceiling_ir:.2f} |")
+            if scenario == "retrieve":
+                env = {**env, "DATABASE_URL": store.fresh_url()}
+                metered = [*service, "--metrics-bind", f"127.0.0.1:{free_port()}"]
+                metered_ir = count_instructions(metered, env, f"Basic {token}", scenario,
+                                                args.rows, requests, warmup, workdir)
+                log(f"  metrics on: service {metered_ir:,.0f} instructions per request")
+                rows.append(f"| {METRICS_RETRIEVE_TITLE} | {metered_ir:,.0f} | {ceiling_ir:,.0f} | "
+                            f"{metered_ir / ceiling_ir:.2f} |")
+                metrics_cost = (f"Metrics on cost {metered_ir - service_ir:,.0f} instructions per "
+                                f"retrieve ({metered_ir / service_ir - 1:+.1%}).")
     report = "\n".join([
         f"# station-api instructions per request, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
@@ -745,6 +809,7 @@ def instructions_run(args: argparse.Namespace) -> int:
         "| scenario | service | ceiling | service / ceiling |",
         "|---|---:|---:|---:|",
         *rows,
+        *(["", metrics_cost] if metrics_cost else []),
     ]) + "\n"
     print(report)
     write_result("instructions-", report)
@@ -765,7 +830,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS,
-                        help="only these scenarios of the load table (default: all)")
+                        help="only these scenarios of the load table or of --instructions "
+                             "(default: all)")
     parser.add_argument("--no-results-file", action="store_true",
                         help="print the table without writing it to bench/results/")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")

@@ -17,6 +17,7 @@ pub mod health;
 pub mod idempotency;
 pub mod latest;
 pub mod links;
+pub mod metrics;
 pub mod negotiation;
 pub mod parser_errors;
 pub mod query;

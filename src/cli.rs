@@ -178,6 +178,11 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "STATION_BIND", default_value = "127.0.0.1:8000")]
     bind: String,
+    /// Serve Prometheus metrics at /metrics on this address (HOST:PORT), a listener apart from
+    /// the API's. It asks for no credentials: bind it to loopback or an operator's network.
+    /// Unset: no metrics are kept.
+    #[arg(long, env = "STATION_METRICS_BIND", value_name = "ADDR")]
+    metrics_bind: Option<String>,
     #[command(flatten)]
     database: DatabaseArgs,
     #[command(flatten)]
@@ -264,6 +269,7 @@ impl ServeArgs {
     fn settings(&self) -> Settings {
         let mut settings = Settings::new(self.bind.clone(), self.database.database_url.clone());
         settings.database = self.database.settings();
+        settings.metrics_bind = self.metrics_bind.clone();
         settings.http = HttpSettings {
             trust_proxy: self.trust_proxy,
             max_body_bytes: self.max_body_bytes,

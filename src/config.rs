@@ -11,6 +11,9 @@ use crate::db::DatabaseSettings;
 pub struct Settings {
     /// `HOST:PORT` to listen on; port 0 picks a free one.
     pub bind: String,
+    /// `HOST:PORT` to serve Prometheus metrics on, apart from the API and without auth; `None`
+    /// (the default) for no metrics at all.
+    pub metrics_bind: Option<String>,
     /// The database and its pool.
     pub database: DatabaseSettings,
     /// HTTP limits and proxy trust.
@@ -32,6 +35,7 @@ impl Settings {
     pub fn new(bind: impl Into<String>, database_url: impl Into<String>) -> Self {
         Self {
             bind: bind.into(),
+            metrics_bind: None,
             database: DatabaseSettings::new(database_url),
             http: HttpSettings::default(),
             auth: AuthSettings::default(),

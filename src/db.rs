@@ -43,7 +43,8 @@ use secrecy::ExposeSecret as _;
 
 use connection::last_insert_id;
 pub use connection::{Backend, DbConnection};
-pub use error::DbError;
+use error::ErrorCounts;
+pub use error::{DbError, DbErrorTotals};
 use executor::{Claim, GroupCommitWriter, QueryThreads};
 use pool::ConnectionPool;
 use session::Session;
@@ -76,6 +77,25 @@ pub struct Database {
     checkout_timeout: Duration,
     /// The SQLite database file; `None` on a server database.
     sqlite_path: Option<PathBuf>,
+    /// Failed calls, for metrics.
+    errors: Arc<ErrorCounts>,
+}
+
+/// What the database layer holds and owes right now, for metrics read at scrape time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseStats {
+    /// The most connections the pool opens (on SQLite, the writer's included).
+    pub max_connections: u32,
+    /// Connections open now.
+    pub connections: u32,
+    /// Of those, the ones nobody is using.
+    pub idle: u32,
+    /// Queries (reads, and writes on a server database) waiting for a query thread.
+    pub queued_queries: usize,
+    /// Writes waiting for SQLite's next group commit; 0 on a server database.
+    pub queued_writes: usize,
+    /// Calls that failed so far.
+    pub errors: DbErrorTotals,
 }
 
 impl std::fmt::Debug for Database {
@@ -128,12 +148,27 @@ impl Database {
             writer,
             checkout_timeout: settings.checkout_timeout,
             sqlite_path,
+            errors: Arc::default(),
         })
     }
 
     /// Which database engine this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The pool's use, the queues' lengths and the failures so far. Takes the pool's and the
+    /// queues' locks for a moment: for a scrape, not for every request.
+    pub fn stats(&self) -> DatabaseStats {
+        let pool = self.pool.state();
+        DatabaseStats {
+            max_connections: self.pool.max_size(),
+            connections: pool.connections,
+            idle: pool.idle_connections,
+            queued_queries: self.query_threads.queued(),
+            queued_writes: self.writer.as_ref().map_or(0, |writer| writer.queued()),
+            errors: self.errors.totals(),
+        }
     }
 
     /// Applies every embedded migration not applied yet; returns the versions it applied.
@@ -193,7 +228,9 @@ impl Database {
                 let _entered = span.enter();
                 session.run(|conn| conn.read_transaction(query))
             });
-        executor::answer(&claim, answer, self.checkout_timeout).await
+        let result = executor::answer(&claim, answer, self.checkout_timeout).await;
+        self.errors.count(&result);
+        result
     }
 
     /// Runs `change` in a write transaction: on SQLite in the writer's next group commit, on a
@@ -215,7 +252,9 @@ impl Database {
                     })
             }
         };
-        executor::answer(&claim, answer, self.checkout_timeout).await
+        let result = executor::answer(&claim, answer, self.checkout_timeout).await;
+        self.errors.count(&result);
+        result
     }
 
     /// Runs `change` in a write transaction on this thread (command line, start-up).

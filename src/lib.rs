@@ -3,8 +3,10 @@
 //! Reading order: [`startup`] wires everything; [`api`] speaks HTTP and owns the routes, each
 //! registered once with its documentation; [`auth`] decides who may call; [`pagination`] cuts any
 //! list into pages; [`domain`] holds the rules a reading must satisfy; [`db`] is the only module
-//! that speaks SQL; [`error`] is where failures become responses; [`hex`] spells bytes as text; [`transfer`] reads and writes readings in bulk (export, import); [`openapi`] adds what every
-//! documented operation shares; [`cli`] and [`accounts`] are the command line.
+//! that speaks SQL; [`error`] is where failures become responses; [`hex`] spells bytes as text;
+//! [`transfer`] reads and writes readings in bulk (export, import); [`openapi`] adds what every
+//! documented operation shares; [`metrics`] counts what operators scrape; [`cli`] and
+//! [`accounts`] are the command line.
 
 pub mod accounts;
 pub mod api;
@@ -15,6 +17,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod hex;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod startup;

@@ -1,6 +1,7 @@
 //! Wiring: open the database, apply migrations, build shared state, bind, and serve.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::{HttpService, Protocol};
@@ -19,6 +20,7 @@ use crate::auth::Authenticator;
 use crate::auth::password::HashError;
 use crate::config::{IdempotencySettings, Settings};
 use crate::db::{Database, DbError};
+use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 
 /// The `service_keys` entry holding the key that signs list cursors.
@@ -57,7 +59,19 @@ pub struct Application {
     claims_in_flight: ClaimsInFlight,
     server: Server,
     shutdown_signals: Option<ShutdownSignals>,
+    /// The scrape listener, when `--metrics-bind` was given.
+    metrics: Option<MetricsListener>,
 }
+
+/// The metrics and the listener that serves them.
+struct MetricsListener {
+    port: u16,
+    server: Server,
+    metrics: Arc<Metrics>,
+}
+
+/// How often latency samples are moved into their buckets (the exporter's own default).
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 impl Application {
     /// Opens the database, applies migrations and binds the listener; serving starts with
@@ -70,20 +84,39 @@ impl Application {
         }
         let authenticator = Authenticator::new(database.clone(), &settings.auth)?;
         let cursor_key = database.shared_secret(CURSOR_KEY_NAME, &random_hex_key())?;
-        let state = web::Data::new(
-            AppState::new(
-                database.clone(),
-                authenticator,
-                settings.http.clone(),
-                CursorCodec::new(cursor_key.as_bytes()),
-            )
-            .with_idempotency(settings.idempotency.clone()),
-        );
+        let mut state = AppState::new(
+            database.clone(),
+            authenticator,
+            settings.http.clone(),
+            CursorCodec::new(cursor_key.as_bytes()),
+        )
+        .with_idempotency(settings.idempotency.clone());
+        let metrics = settings
+            .metrics_bind
+            .is_some()
+            .then(|| Arc::new(Metrics::new(database.clone())));
+        if let Some(metrics) = &metrics {
+            state = state.with_metrics(Arc::clone(metrics));
+        }
+        let state = web::Data::new(state);
         let claims_in_flight = state.claims_in_flight().clone();
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             address: settings.bind.clone(),
             source,
         })?;
+        // Bound before either server starts, so a taken metrics address leaves nothing running.
+        let metrics_listener = match &settings.metrics_bind {
+            Some(address) => {
+                let metrics_bind_error = |source| StartupError::Bind {
+                    address: address.clone(),
+                    source,
+                };
+                let listener = TcpListener::bind(address).map_err(metrics_bind_error)?;
+                let port = listener.local_addr().map_err(metrics_bind_error)?.port();
+                Some((listener, port, address))
+            }
+            None => None,
+        };
         let bind_error = |source| StartupError::Bind {
             address: settings.bind.clone(),
             source,
@@ -140,6 +173,28 @@ impl Application {
             })
             .map_err(bind_error)?
             .run();
+        let metrics = match (metrics_listener, metrics) {
+            (Some((listener, port, address)), Some(metrics)) => {
+                let server = api::metrics::scrape_server(listener, Arc::clone(&metrics)).map_err(
+                    |source| StartupError::Bind {
+                        address: address.clone(),
+                        source,
+                    },
+                )?;
+                tracing::info!(
+                    address = %address,
+                    port,
+                    path = api::metrics::METRICS_PATH,
+                    "metrics listening (no authentication: keep this address private)"
+                );
+                Some(MetricsListener {
+                    port,
+                    server,
+                    metrics,
+                })
+            }
+            _ => None,
+        };
         // Registered now, not when serving starts, so a signal sent as soon as the server says it
         // is listening is already handled gracefully.
         let shutdown_signals = if settings.handle_signals {
@@ -154,12 +209,18 @@ impl Application {
             claims_in_flight,
             server,
             shutdown_signals,
+            metrics,
         })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on; `None` when metrics are off (no `--metrics-bind`).
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|listener| listener.port)
     }
 
     /// The database the server uses.
@@ -187,9 +248,20 @@ impl Application {
             self.claims_in_flight.clone(),
             self.idempotency.claim_lease,
         ));
+        let scraping = self.metrics.map(|listener| {
+            let handle = listener.server.handle();
+            let upkeep = actix_web::rt::spawn(keep_metrics_up(listener.metrics));
+            let serving = actix_web::rt::spawn(listener.server);
+            (handle, upkeep, serving)
+        });
         let served = self.server.await;
         pruning.abort();
         renewing.abort();
+        if let Some((handle, upkeep, serving)) = scraping {
+            upkeep.abort();
+            handle.stop(true).await;
+            let _ = serving.await;
+        }
         // The workers are gone: requests the shutdown timeout cut short can no longer release
         // their keys themselves.
         release_claims(&self.database, &self.claims_in_flight).await;
@@ -212,6 +284,15 @@ async fn prune_idempotency_keys(database: Database, ttl: Duration) {
             Ok(pruned) => tracing::debug!(pruned, "pruned expired idempotency keys"),
             Err(error) => tracing::warn!(error = %error, "pruning idempotency keys failed"),
         }
+    }
+}
+
+/// Moves latency samples into their buckets every few seconds, so they never pile up between
+/// scrapes (or without any).
+async fn keep_metrics_up(metrics: Arc<Metrics>) {
+    loop {
+        actix_web::rt::time::sleep(METRICS_UPKEEP_EVERY).await;
+        metrics.run_upkeep();
     }
 }
 
@@ -256,6 +337,8 @@ fn app(
     >,
 > {
     let cors = api::cors::policy(&state.http().cors_origins);
+    let metrics = state.metrics().cloned();
+    let counted = metrics.is_some();
     App::new()
         .app_data(state)
         .configure(api::configure)
@@ -268,6 +351,20 @@ fn app(
         .wrap(from_fn(api::slow_clients::bound_request_body))
         .wrap(from_fn(api::security_headers::add_security_headers))
         .wrap(from_fn(api::request_log::log_request))
+        // Outermost, so a request's time includes every other layer's.
+        .wrap(Condition::new(
+            counted,
+            from_fn(move |req, next| {
+                let metrics = metrics.clone();
+                async move {
+                    // Always `Some` where this runs: the condition is that it is.
+                    match metrics {
+                        Some(metrics) => api::metrics::observe(metrics, req, next).await,
+                        None => next.call(req).await,
+                    }
+                }
+            }),
+        ))
 }
 
 /// Open files kept for everything but client connections: the listener, the runtime's own

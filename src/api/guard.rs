@@ -18,6 +18,7 @@
 use std::cell::RefCell;
 use std::future::{Ready, ready};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -34,6 +35,7 @@ use crate::auth::{
 use crate::config::{HttpSettings, IdempotencySettings};
 use crate::db::{Database, DbConnection, DbError, QueryResult};
 use crate::error::ApiError;
+use crate::metrics::{AuthOutcome, Metrics};
 use crate::pagination::{CursorCodec, PageSizeLimits};
 
 /// What every handler can reach: one per process, shared by the workers.
@@ -46,6 +48,8 @@ pub struct AppState {
     cursors: CursorCodec,
     idempotency: IdempotencySettings,
     claims_in_flight: ClaimsInFlight,
+    /// `None` unless `--metrics-bind` was given.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AppState {
@@ -63,7 +67,19 @@ impl AppState {
             cursors,
             idempotency: IdempotencySettings::default(),
             claims_in_flight: ClaimsInFlight::default(),
+            metrics: None,
         }
+    }
+
+    /// The state, counting what happens in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Where requests are counted; `None` when metrics are off.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
     }
 
     /// The state with `idempotency` settings instead of the defaults.
@@ -204,6 +220,9 @@ pub async fn require(
         .authenticator
         .admit(authorization.map(|value| value.as_bytes()), client)
         .await;
+    if let Some(metrics) = &state.metrics {
+        metrics.record_auth(AuthOutcome::of(&admission));
+    }
     let pending = Rc::new(PendingAccountCheck::default());
     let token = match admission {
         Ok(Admission::Confirmed(principal, token)) => {

@@ -486,9 +486,12 @@ pub async fn create_station(
                             }
                         })
                         .await?;
-                    committed.into_answer(render)
+                    let answer = committed.into_answer(render)?;
+                    record_ingested(&session, 1);
+                    Ok(answer)
                 }
                 Creation::Many(new_stations) => {
+                    let rows = new_stations.len();
                     let render = move |rows| created_many(rows, &origin);
                     let committed = session
                         .write({
@@ -507,12 +510,22 @@ pub async fn create_station(
                             }
                         })
                         .await?;
-                    committed.into_answer(render)
+                    let answer = committed.into_answer(render)?;
+                    record_ingested(&session, rows);
+                    Ok(answer)
                 }
             }
         },
     )
     .await
+}
+
+/// Counts `rows` readings written, when metrics are on. An answer replayed for a repeated
+/// `Idempotency-Key` never gets here: it wrote nothing.
+fn record_ingested(session: &Session, rows: usize) {
+    if let Some(metrics) = session.state().metrics() {
+        metrics.record_ingested(rows);
+    }
 }
 
 /// A token bound to one station writes readings of that station only (403 otherwise).

@@ -1,6 +1,8 @@
 //! Why a database call failed, as far as a caller needs to know: which failures are worth a retry
 //! (503), which are bugs or bad data (500), and which may mean the connection itself is gone.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
 
 use super::statement_deadline;
@@ -78,6 +80,52 @@ impl DbError {
         }
         Self::Query(error)
     }
+}
+
+/// How many of a database's calls failed, by kind, since it was opened: totals for metrics,
+/// counted where every request's call is answered (`Database::read` and `write`).
+#[derive(Debug, Default)]
+pub(super) struct ErrorCounts {
+    unavailable: AtomicU64,
+    query: AtomicU64,
+    task_lost: AtomicU64,
+}
+
+impl ErrorCounts {
+    /// Counts `result` if it is a failure.
+    pub(super) fn count<T>(&self, result: &Result<T, DbError>) {
+        let Err(error) = result else {
+            return;
+        };
+        let counter = match error {
+            DbError::Unavailable(_) | DbError::UnsupportedUrl(_) | DbError::Connect { .. } => {
+                &self.unavailable
+            }
+            DbError::Query(_) | DbError::Migration(_) => &self.query,
+            DbError::TaskLost => &self.task_lost,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The totals so far.
+    pub(super) fn totals(&self) -> DbErrorTotals {
+        DbErrorTotals {
+            unavailable: self.unavailable.load(Ordering::Relaxed),
+            query: self.query.load(Ordering::Relaxed),
+            task_lost: self.task_lost.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Failed database calls since the database was opened, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DbErrorTotals {
+    /// No connection in time, or the database locked, read-only or gone (answered 503).
+    pub unavailable: u64,
+    /// A statement failed for a reason a retry will not fix (constraint violations included).
+    pub query: u64,
+    /// The thread running the call panicked or stopped.
+    pub task_lost: u64,
 }
 
 /// SQLite's messages for a database that cannot be used right now: locked by another process, or

@@ -36,6 +36,8 @@ pub struct TestApp {
     pub database_url: String,
     /// A client that does not follow redirects, so tests see them.
     pub client: reqwest::Client,
+    /// `http://127.0.0.1:PORT` of the metrics listener; `None` unless the settings gave one.
+    pub metrics_address: Option<String>,
     /// Dropped (and the database with it) after the server's handles above.
     _database: TestDatabase,
 }
@@ -57,10 +59,12 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("application builds");
     let port = application.port();
+    let metrics_port = application.metrics_port();
     let database = application.database().clone();
     actix_web::rt::spawn(application.run_until_stopped());
     let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        metrics_address: metrics_port.map(|port| format!("http://127.0.0.1:{port}")),
         database,
         database_url: test_database.url.clone(),
         client: reqwest::Client::builder()

@@ -9,6 +9,7 @@ mod databases;
 mod helpers;
 mod limits;
 mod listing;
+mod metrics;
 mod process;
 mod raw;
 

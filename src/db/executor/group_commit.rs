@@ -55,6 +55,11 @@ impl GroupCommitWriter {
         Ok(Self { queue })
     }
 
+    /// How many writes wait for the next group commit now.
+    pub(in crate::db) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Queues `change` for the next group commit; the receiver gets its result after the commit.
     pub(in crate::db) fn submit<T: Send + 'static>(
         &self,

@@ -70,6 +70,11 @@ impl QueryThreads {
         Ok(query_threads)
     }
 
+    /// How many queries wait for a thread now.
+    pub(in crate::db) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Queues `query`; it runs unless `claim` was abandoned first, and its result goes to the
     /// returned receiver.
     pub(in crate::db) fn submit<T: Send + 'static>(

@@ -81,6 +81,13 @@ impl<J> JobSender<J> {
     }
 }
 
+impl<J> JobSender<J> {
+    /// How many jobs wait for a thread now, for metrics; takes the queue's lock.
+    pub(super) fn len(&self) -> usize {
+        self.0.lock().jobs.len()
+    }
+}
+
 impl<J> Drop for JobSender<J> {
     fn drop(&mut self) {
         self.0.lock().open = false;
