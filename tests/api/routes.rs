@@ -37,10 +37,24 @@ async fn documented_operations(app: &TestApp) -> (Value, Vec<(String, BTreeSet<S
     (document, operations)
 }
 
-/// `path` with each `{parameter}` replaced by the example the operation documents for it.
+/// `path` with each `{parameter}` replaced by the example the operation documents for it, and
+/// the required query parameters, with their examples, after it.
 fn example_path(path: &str, operation: &Value) -> String {
     let mut concrete = path.to_owned();
+    let mut query = Vec::new();
     for parameter in operation["parameters"].as_array().into_iter().flatten() {
+        if parameter["in"] == "query" && parameter["required"] == true {
+            let name = parameter["name"].as_str().unwrap();
+            let example = &parameter["example"];
+            assert!(
+                !example.is_null(),
+                "{path}: required parameter {name} has no example"
+            );
+            let example = example
+                .as_str()
+                .map_or_else(|| example.to_string(), str::to_owned);
+            query.push(format!("{name}={example}"));
+        }
         if parameter["in"] == "path" {
             let name = parameter["name"].as_str().unwrap();
             let example = &parameter["example"];
@@ -58,6 +72,9 @@ fn example_path(path: &str, operation: &Value) -> String {
         !concrete.contains('{'),
         "{path}: undocumented path parameter"
     );
+    if !query.is_empty() {
+        concrete = format!("{concrete}?{}", query.join("&"));
+    }
     concrete
 }
 
