@@ -7,11 +7,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use utoipa::IntoParams;
 
-use crate::api::conditional::{self, EntityTags};
+use crate::api::conditional::EntityTags;
 use crate::api::guard::Session;
 use crate::api::links::Origin;
 use crate::api::query::QueryPairs;
-use crate::api::stations::{ListBadRequestBody, PaginatedStationList, Station};
+use crate::api::stations::{ListBadRequestBody, PaginatedStationList, page_answer};
 use crate::db::models::StationRow;
 use crate::db::{DbConnection, QueryResult, station_repository};
 use crate::domain::listing::{InvalidQuery, StationFilter, StationList};
@@ -109,29 +109,13 @@ pub async fn latest_stations(
         .read(move |conn| request.read(conn, &latest))
         .await?
         .ok_or(ApiError::InvalidPage)?;
-    let links = page.links(
+    page_answer(
+        page,
         &ListUrl::new(origin.as_str(), LATEST_PATH, &query),
         state.cursors(),
-    );
-    let body = serde_json::to_vec(&PaginatedStationList {
-        count: page.count,
-        next: links.next,
-        previous: links.previous,
-        results: page
-            .rows
-            .into_iter()
-            .map(|row| Station::from_row(row, &origin))
-            .collect(),
-    })
-    .map_err(|error| ApiError::Internal(Box::new(error)))?;
-    let etag = conditional::page_etag(&body);
-    if if_none_match.is_some_and(|tags| tags.match_weakly(&etag)) {
-        return Ok(conditional::not_modified(&etag));
-    }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, etag))
-        .content_type("application/json")
-        .body(body))
+        &origin,
+        if_none_match,
+    )
 }
 
 /// The newest reading of each station the filter admits, by name: read once per request (the

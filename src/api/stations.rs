@@ -22,7 +22,7 @@ use crate::domain::station::{
 };
 use crate::error::{ApiError, ErrorDetail, QueryParameterErrors, ValidationErrors};
 use crate::pagination::{
-    CursorCodec, ListQueryError, ListUrl, PageRequest, PageSizeLimits, PagedList,
+    CursorCodec, ListQueryError, ListUrl, Page, PageRequest, PageSizeLimits, PagedList,
 };
 
 /// One weather-station reading, as the API returns it.
@@ -298,10 +298,25 @@ pub async fn list_stations(
         .read(move |conn| request.read(conn, &list))
         .await?
         .ok_or(ApiError::InvalidPage)?;
-    let links = page.links(
+    page_answer(
+        page,
         &ListUrl::new(origin.as_str(), STATIONS_PATH, &query),
         state.cursors(),
-    );
+        &origin,
+        if_none_match,
+    )
+}
+
+/// A page of readings as a GET's answer: the paginated body with links on `list_url`, its weak
+/// ETag, or 304 when `if_none_match` holds that tag. The list and the latest readings share it.
+pub(crate) fn page_answer<K: Serialize>(
+    page: Page<StationRow, K>,
+    list_url: &ListUrl<'_, QueryPairs>,
+    cursors: &CursorCodec,
+    origin: &Origin,
+    if_none_match: Option<EntityTags>,
+) -> Result<HttpResponse, ApiError> {
+    let links = page.links(list_url, cursors);
     let body = serde_json::to_vec(&PaginatedStationList {
         count: page.count,
         next: links.next,
@@ -309,7 +324,7 @@ pub async fn list_stations(
         results: page
             .rows
             .into_iter()
-            .map(|row| Station::from_row(row, &origin))
+            .map(|row| Station::from_row(row, origin))
             .collect(),
     })
     .map_err(|error| ApiError::Internal(Box::new(error)))?;

@@ -13,27 +13,9 @@ use indicatif::{HumanCount, ProgressBar, ProgressStyle};
 
 use super::DatabaseArgs;
 use crate::db::{Database, station_repository};
-use crate::domain::listing::{InvalidQuery, StationList};
+use crate::domain::listing::{FILTER_PARAMETERS, InvalidQuery, StationList};
 use crate::transfer::import::{ImportReader, ImportedReading};
 use crate::transfer::{EXPORT_CHUNK_ROWS, ExportFormat, WalkPosition, next_chunk};
-
-/// The list parameters `export` takes as `KEY=VALUE`: the list's filters and ordering.
-const EXPORT_FILTERS: &[&str] = &[
-    "ordering",
-    "name",
-    "name__icontains",
-    "search",
-    "timestamp__gte",
-    "timestamp__gt",
-    "timestamp__lte",
-    "timestamp__lt",
-    "temperature__gte",
-    "temperature__lte",
-    "lat__gte",
-    "lat__lte",
-    "lon__gte",
-    "lon__lte",
-];
 
 /// `station-api import FILE`.
 #[derive(Debug, Args)]
@@ -305,10 +287,10 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         let Some((key, value)) = filter.split_once('=') else {
             bail!("{filter:?} is not FILTER=VALUE");
         };
-        if !EXPORT_FILTERS.contains(&key) {
+        if !FILTER_PARAMETERS.contains(&key) {
             bail!(
                 "{key:?} is not a filter; the filters are {}",
-                EXPORT_FILTERS.join(", ")
+                FILTER_PARAMETERS.join(", ")
             );
         }
         pairs.push((key.to_owned(), value.to_owned()));

@@ -235,7 +235,7 @@ pub const MAX_FILTER_VALUE_CHARS: usize = 1000;
 pub const MAX_SEARCH_TERMS: usize = 16;
 
 /// The parameters that filter or order the list, whose values [`MAX_FILTER_VALUE_CHARS`] bounds.
-const FILTER_PARAMETERS: [&str; 14] = [
+pub const FILTER_PARAMETERS: [&str; 14] = [
     "name",
     "name__icontains",
     "search",
