@@ -27,12 +27,14 @@ start_server "$binary" fuzzer
 # that check counts each leniency as a failure. positive_data_acceptance is off because two rules
 # of the list cannot be written in OpenAPI: a `cursor` is valid only if this server signed it (any
 # other string is a 400 by design), and `page` and `cursor` exclude each other. Every other check
-# runs; the black-box tests cover both rules.
+# runs; the black-box tests cover both rules. The event stream is left out: it never ends, so every
+# call would wait for the request timeout; tests/api/stream.rs drives it.
 status=0
 PYTHONPATH=.ci SCHEMATHESIS_HOOKS=schemathesis_hooks "$venv/bin/st" run "http://127.0.0.1:$port/api-docs/openapi.json" \
     --auth "fuzzer:$password" \
     --checks all \
     --exclude-checks negative_data_rejection,positive_data_acceptance \
+    --exclude-operation-id stream_stations \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
     --seed "${SCHEMATHESIS_SEED:-20261122}" \
     --workers 1 \

@@ -27,6 +27,7 @@ pub mod routes;
 pub mod security_headers;
 pub mod slow_clients;
 pub mod stations;
+pub mod stream;
 pub mod tokens;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -41,7 +42,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use crate::api::guard::AppState;
 use crate::api::guard::RouteAccess;
 use crate::api::links::Origin;
-use crate::api::negotiation::{EXPORTS, JSON_ONLY};
+use crate::api::negotiation::{EVENT_STREAMS, EXPORTS, JSON_ONLY};
 use crate::api::routes::{ApiResource, Routes, operation};
 use crate::error::ApiError;
 use crate::openapi;
@@ -93,6 +94,16 @@ fn routes() -> Routes {
                 latest::latest_options,
             )
             .operation(operation!(latest::latest_stations)),
+        )
+        .api(
+            ApiResource::new(
+                "/station/stream/",
+                "station-stream",
+                RouteAccess::Readings,
+                EVENT_STREAMS,
+                stream::stream_options,
+            )
+            .operation(operation!(stream::stream_stations)),
         )
         .api(
             ApiResource::new(

@@ -15,7 +15,7 @@ use crate::auth::AuthSettings;
 use crate::auth::password::{HashCost, PasswordHasher};
 use crate::auth::throttle::ThrottleSettings;
 use crate::auth::token::{NewKey, now_unix_seconds};
-use crate::config::{HttpSettings, IdempotencySettings, Settings};
+use crate::config::{HttpSettings, IdempotencySettings, Settings, StreamSettings};
 use crate::db::models::NewTokenRow;
 use crate::db::{Database, DatabaseSettings, SqliteSynchronous, redact_password, token_repository};
 use crate::domain::token::NewToken;
@@ -52,7 +52,7 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (what runs when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
     /// Create a superuser (staff, may use the API). The password is read from standard input
@@ -210,6 +210,25 @@ struct ServeArgs {
     #[arg(long, env = "STATION_IDEMPOTENCY_TTL_HOURS", default_value_t = 24,
           value_parser = clap::value_parser!(u64).range(1..=8760))]
     idempotency_ttl_hours: u64,
+    /// The most `/station/stream/` connections served at once; more get 503 with Retry-After.
+    #[arg(long, env = "STATION_MAX_STREAM_CLIENTS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_stream_clients: u64,
+    /// Days the change log keeps changes for streams that resume with `Last-Event-ID`; older
+    /// ones are removed in the background, and a stream resuming from before them is told to
+    /// re-read the list (`event: reset`).
+    #[arg(long, env = "STATION_CHANGE_LOG_RETENTION_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    change_log_retention_days: u64,
+    /// Seconds between the comment lines an idle stream gets, so proxies keep it open.
+    #[arg(long, env = "STATION_STREAM_KEEP_ALIVE_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    stream_keep_alive_secs: u64,
+    /// How many changes a stream client may fall behind before it is disconnected (it resumes
+    /// with `Last-Event-ID` and loses nothing); memory for them is shared by all clients.
+    #[arg(long, env = "STATION_STREAM_BUFFER", default_value_t = StreamSettings::default().buffer as u64,
+          value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    stream_buffer: u64,
     /// The largest page a client may ask for with `page_size=`.
     #[arg(long, env = "STATION_MAX_PAGE_SIZE", default_value_t = HttpSettings::default().max_page_size,
           value_parser = clap::value_parser!(i64).range(1..=100_000))]
@@ -304,6 +323,13 @@ impl ServeArgs {
         settings.idempotency = IdempotencySettings {
             ttl: Duration::from_secs(self.idempotency_ttl_hours * 60 * 60),
             ..IdempotencySettings::default()
+        };
+        settings.stream = StreamSettings {
+            max_clients: usize::try_from(self.max_stream_clients).unwrap_or(usize::MAX),
+            keep_alive: Duration::from_secs(self.stream_keep_alive_secs),
+            buffer: usize::try_from(self.stream_buffer).unwrap_or(usize::MAX),
+            retention: Duration::from_secs(self.change_log_retention_days * 24 * 60 * 60),
+            ..StreamSettings::default()
         };
         settings.workers = self.workers;
         settings.shutdown_timeout = Duration::from_secs(self.shutdown_timeout_secs);

@@ -22,6 +22,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// How long `Idempotency-Key` answers are kept, and how long a claim holds.
     pub idempotency: IdempotencySettings,
+    /// The event stream and the change log behind it.
+    pub stream: StreamSettings,
     /// Worker threads; `None` for one per core.
     pub workers: Option<usize>,
     /// How long in-flight requests get to finish on shutdown.
@@ -40,6 +42,7 @@ impl Settings {
             http: HttpSettings::default(),
             auth: AuthSettings::default(),
             idempotency: IdempotencySettings::default(),
+            stream: StreamSettings::default(),
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
             handle_signals: true,
@@ -111,6 +114,35 @@ impl Default for IdempotencySettings {
         Self {
             ttl: Duration::from_secs(24 * 60 * 60),
             claim_lease: Duration::from_secs(20),
+        }
+    }
+}
+
+/// How `GET /station/stream/` serves its subscribers, and how long the change log keeps changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// The most stream connections one instance holds; past it, 503 with `Retry-After`.
+    pub max_clients: usize,
+    /// How often an idle stream gets a comment line, so proxies keep it open.
+    pub keep_alive: Duration,
+    /// How many changes a subscriber may fall behind the instance's feed before it is cut off
+    /// (it resumes from the change log with `Last-Event-ID`, losing nothing).
+    pub buffer: usize,
+    /// How often the feed looks for changes made through other instances; changes made through
+    /// this one wake it at once.
+    pub poll_every: Duration,
+    /// How long changes are kept for resuming streams (`--change-log-retention-days`).
+    pub retention: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            max_clients: 1000,
+            keep_alive: Duration::from_secs(15),
+            buffer: 16_384,
+            poll_every: Duration::from_millis(250),
+            retention: Duration::from_secs(7 * 24 * 60 * 60),
         }
     }
 }

@@ -13,6 +13,7 @@
 
 #[macro_use]
 mod macros;
+pub mod change_repository;
 mod connection;
 mod error;
 mod executor;
@@ -79,6 +80,8 @@ pub struct Database {
     sqlite_path: Option<PathBuf>,
     /// Failed calls, for metrics.
     errors: Arc<ErrorCounts>,
+    /// Told after each write this process commits, so the change feed looks at once.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 /// What the database layer holds and owes right now, for metrics read at scrape time.
@@ -149,6 +152,7 @@ impl Database {
             checkout_timeout: settings.checkout_timeout,
             sqlite_path,
             errors: Arc::default(),
+            committed: Arc::default(),
         })
     }
 
@@ -254,7 +258,17 @@ impl Database {
         };
         let result = executor::answer(&claim, answer, self.checkout_timeout).await;
         self.errors.count(&result);
+        if result.is_ok() {
+            self.committed.notify_one();
+        }
         result
+    }
+
+    /// Waits until a write made through this handle (or a clone) commits; a commit made while
+    /// nobody waited is remembered for the next wait. For the change feed: it looks for changes
+    /// when told, and on a timer for those other processes make.
+    pub async fn next_commit(&self) {
+        self.committed.notified().await;
     }
 
     /// Runs `change` in a write transaction on this thread (command line, start-up).

@@ -113,6 +113,12 @@ pub enum ApiError {
     /// 429: too many failed logins; try again after this long.
     #[error("Request was throttled. Expected available in {} seconds.", whole_seconds(*.0))]
     Throttled(Duration),
+    /// 400: a `Last-Event-ID` header or `last_event_id` parameter that is not a change id.
+    #[error("Last-Event-ID must be a change id: a whole number, 0 or more.")]
+    MalformedLastEventId,
+    /// 503: as many event streams are open as `--max-stream-clients` allows.
+    #[error("Too many event streams are open; try again later.")]
+    TooManyStreams,
     /// 503: the database cannot be reached right now.
     #[error("Service temporarily unavailable.")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -285,6 +291,7 @@ impl ResponseError for ApiError {
             | Self::InvalidToken(_)
             | Self::InvalidUpload(_)
             | Self::MalformedIdempotencyKey
+            | Self::MalformedLastEventId
             | Self::CorsRefused(_)
             | Self::MalformedPrecondition(_)
             | Self::InvalidQuery(_)
@@ -292,7 +299,7 @@ impl ResponseError for ApiError {
             | Self::InvalidHost
             | Self::MultipleAuthorization => StatusCode::BAD_REQUEST,
             Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -318,7 +325,7 @@ impl ResponseError for ApiError {
             Self::Throttled(wait) => {
                 response.insert_header((header::RETRY_AFTER, whole_seconds(*wait)));
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::TooManyStreams => {
                 response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECONDS));
             }
             _ => {}

@@ -4,13 +4,15 @@
 //! registered once with its documentation; [`auth`] decides who may call; [`pagination`] cuts any
 //! list into pages; [`domain`] holds the rules a reading must satisfy; [`db`] is the only module
 //! that speaks SQL; [`error`] is where failures become responses; [`hex`] spells bytes as text;
-//! [`transfer`] reads and writes readings in bulk (export, import); [`openapi`] adds what every
+//! [`transfer`] reads and writes readings in bulk (export, import); [`changes`] hands committed
+//! changes to event streams; [`openapi`] adds what every
 //! documented operation shares; [`metrics`] counts what operators scrape; [`cli`] and
 //! [`accounts`] are the command line.
 
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -10,18 +10,19 @@
 //! resource patterns (`/station/{id}/`, never a path with an id in it), methods a fixed list.
 //!
 //! Gauges (pool use, queue depth) and the database's error totals are read when a scrape comes
-//! ([`Metrics::render`]), not kept up to date by every request. The event stream's clients and
-//! the change log's lag belong with them once those exist; they are not measured yet.
+//! ([`Metrics::render`]), not kept up to date by every request; so are the event stream's
+//! clients and the change feed's lag.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::auth::{Admission, AuthError};
+use crate::changes::ChangeFeed;
 use crate::db::Database;
 
 /// Requests answered, by route, method and status.
@@ -40,6 +41,14 @@ pub const POOL_MAX_CONNECTIONS: &str = "station_db_pool_max_connections";
 pub const QUEUE_DEPTH: &str = "station_db_queue_depth";
 /// Database calls that failed, by kind.
 pub const DB_ERRORS: &str = "station_db_errors_total";
+
+/// Event stream connections open now.
+pub const STREAM_CLIENTS: &str = "station_stream_clients";
+/// Changes the feed has read but holds back, waiting for transactions that may commit a
+/// smaller id.
+pub const CHANGE_FEED_HELD: &str = "station_change_feed_held_changes";
+/// How long the feed has been holding a change back; 0 when it has delivered all it read.
+pub const CHANGE_FEED_LAG: &str = "station_change_feed_lag_seconds";
 
 /// The route label of a request no resource matched (a 404, a redirect to the slashed path).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -141,6 +150,15 @@ pub struct Metrics {
     auth_outcomes: [Counter; 5],
     ingested_rows: Counter,
     database: DatabaseReadings,
+    stream: StreamReadings,
+}
+
+/// Gauges set from the change feed when a scrape comes.
+struct StreamReadings {
+    feed: Arc<ChangeFeed>,
+    clients: Gauge,
+    held: Gauge,
+    lag: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -151,8 +169,8 @@ impl std::fmt::Debug for Metrics {
 
 impl Metrics {
     /// A registry with every metric described and the fixed ones registered (at zero), reading
-    /// its gauges from `database`.
-    pub fn new(database: Database) -> Self {
+    /// its gauges from `database` and the change `feed`.
+    pub fn new(database: Database, feed: Arc<ChangeFeed>) -> Self {
         // Histograms, not the exporter's default summaries: buckets add up across instances.
         let recorder = match PrometheusBuilder::new().set_buckets(&DURATION_BUCKETS) {
             Ok(builder) => builder.build_recorder(),
@@ -180,7 +198,14 @@ impl Metrics {
             lost_tasks: counter(DB_ERRORS, label("kind", "task_lost")),
         };
         let ingested_rows = counter(INGESTED_ROWS, Vec::new());
+        let stream = StreamReadings {
+            feed,
+            clients: gauge(STREAM_CLIENTS, Vec::new()),
+            held: gauge(CHANGE_FEED_HELD, Vec::new()),
+            lag: gauge(CHANGE_FEED_LAG, Vec::new()),
+        };
         Self {
+            stream,
             handle: recorder.handle(),
             recorder,
             requests: RwLock::new(HashMap::new()),
@@ -268,6 +293,13 @@ impl Metrics {
         readings.unavailable.absolute(stats.errors.unavailable);
         readings.failed_queries.absolute(stats.errors.query);
         readings.lost_tasks.absolute(stats.errors.task_lost);
+        let stream = &self.stream;
+        stream.clients.set(count(stream.feed.clients()));
+        let (held, lag) = stream.feed.lag();
+        stream
+            .held
+            .set(count(usize::try_from(held).unwrap_or(usize::MAX)));
+        stream.lag.set(lag.as_secs_f64());
         self.handle.render()
     }
 
@@ -324,6 +356,20 @@ fn describe(recorder: &PrometheusRecorder) {
             QUEUE_DEPTH,
             "Database jobs waiting for a thread now, by queue (queries; writes: SQLite's group \
              commit).",
+        ),
+        (
+            STREAM_CLIENTS,
+            "Event stream (/station/stream/) connections open now.",
+        ),
+        (
+            CHANGE_FEED_HELD,
+            "Changes the feed has read but holds back until every transaction that may still \
+             commit a smaller id has ended.",
+        ),
+        (
+            CHANGE_FEED_LAG,
+            "Seconds the feed has been holding a change back; 0 when subscribers have all it \
+             read.",
         ),
     ];
     for (name, help) in gauges {

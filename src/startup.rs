@@ -18,6 +18,7 @@ use crate::api::parser_errors::JsonDispatcherErrors;
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::auth::password::HashError;
+use crate::changes::{ChangeFeed, prune_change_log};
 use crate::config::{IdempotencySettings, Settings};
 use crate::db::{Database, DbError};
 use crate::metrics::Metrics;
@@ -61,6 +62,8 @@ pub struct Application {
     shutdown_signals: Option<ShutdownSignals>,
     /// The scrape listener, when `--metrics-bind` was given.
     metrics: Option<MetricsListener>,
+    /// Committed changes, for event streams.
+    change_feed: Arc<ChangeFeed>,
 }
 
 /// The metrics and the listener that serves them.
@@ -69,6 +72,9 @@ struct MetricsListener {
     server: Server,
     metrics: Arc<Metrics>,
 }
+
+/// How often the change log is pruned of changes older than its retention.
+const CHANGE_LOG_PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// How often latency samples are moved into their buckets (the exporter's own default).
 const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -84,17 +90,19 @@ impl Application {
         }
         let authenticator = Authenticator::new(database.clone(), &settings.auth)?;
         let cursor_key = database.shared_secret(CURSOR_KEY_NAME, &random_hex_key())?;
+        let change_feed = ChangeFeed::new(database.clone(), settings.stream.clone());
         let mut state = AppState::new(
             database.clone(),
             authenticator,
             settings.http.clone(),
             CursorCodec::new(cursor_key.as_bytes()),
+            Arc::clone(&change_feed),
         )
         .with_idempotency(settings.idempotency.clone());
         let metrics = settings
             .metrics_bind
             .is_some()
-            .then(|| Arc::new(Metrics::new(database.clone())));
+            .then(|| Arc::new(Metrics::new(database.clone(), Arc::clone(&change_feed))));
         if let Some(metrics) = &metrics {
             state = state.with_metrics(Arc::clone(metrics));
         }
@@ -210,6 +218,7 @@ impl Application {
             server,
             shutdown_signals,
             metrics,
+            change_feed,
         })
     }
 
@@ -233,9 +242,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         if let Some(signals) = self.shutdown_signals {
             let handle = self.server.handle();
+            let feed = Arc::clone(&self.change_feed);
             actix_web::rt::spawn(async move {
                 signals.received().await;
                 tracing::info!("shutdown signal received; finishing in-flight requests");
+                // Event streams never finish by themselves: end them, so they do not hold the
+                // shutdown for its whole timeout.
+                feed.close();
                 handle.stop(true).await;
             });
         }
@@ -254,7 +267,17 @@ impl Application {
             let serving = actix_web::rt::spawn(listener.server);
             (handle, upkeep, serving)
         });
+        let feeding = actix_web::rt::spawn(Arc::clone(&self.change_feed).run());
+        let pruning_changes = actix_web::rt::spawn(prune_change_log(
+            self.database.clone(),
+            self.change_feed.settings().retention,
+            CHANGE_LOG_PRUNE_EVERY,
+            self.change_feed.closing(),
+        ));
         let served = self.server.await;
+        self.change_feed.close();
+        let _ = feeding.await;
+        pruning_changes.abort();
         pruning.abort();
         renewing.abort();
         if let Some((handle, upkeep, serving)) = scraping {

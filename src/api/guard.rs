@@ -32,6 +32,7 @@ use crate::auth::{
     Admission, AuthError, Authenticator, Checked, PendingCheck, Permission, Principal, Remembered,
     authorize,
 };
+use crate::changes::ChangeFeed;
 use crate::config::{HttpSettings, IdempotencySettings};
 use crate::db::{Database, DbConnection, DbError, QueryResult};
 use crate::error::ApiError;
@@ -50,6 +51,8 @@ pub struct AppState {
     claims_in_flight: ClaimsInFlight,
     /// `None` unless `--metrics-bind` was given.
     metrics: Option<Arc<Metrics>>,
+    /// The instance's feed of committed changes, for event streams.
+    change_feed: Arc<ChangeFeed>,
 }
 
 impl AppState {
@@ -59,8 +62,10 @@ impl AppState {
         authenticator: Authenticator,
         http: HttpSettings,
         cursors: CursorCodec,
+        change_feed: Arc<ChangeFeed>,
     ) -> Self {
         Self {
+            change_feed,
             database,
             authenticator,
             http,
@@ -75,6 +80,11 @@ impl AppState {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// The instance's feed of committed changes.
+    pub fn change_feed(&self) -> &Arc<ChangeFeed> {
+        &self.change_feed
     }
 
     /// Where requests are counted; `None` when metrics are off.

@@ -45,6 +45,12 @@ impl MediaType {
         format: "ndjson",
     };
 
+    /// `text/event-stream`, `?format=event-stream`: Server-Sent Events.
+    pub const EVENT_STREAM: Self = Self {
+        essence: "text/event-stream",
+        format: "event-stream",
+    };
+
     fn major_type(self) -> &'static str {
         self.essence.split('/').next().unwrap_or_default()
     }
@@ -55,6 +61,9 @@ pub const JSON_ONLY: &[MediaType] = &[MediaType::JSON];
 
 /// What an export renders: CSV unless NDJSON is asked for.
 pub const EXPORTS: &[MediaType] = &[MediaType::CSV, MediaType::NDJSON];
+
+/// What the event stream renders.
+pub const EVENT_STREAMS: &[MediaType] = &[MediaType::EVENT_STREAM];
 
 /// How responses to this request are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -201,3 +201,26 @@ impl<'a> NewTokenRow<'a> {
         }
     }
 }
+
+/// One row of the change log: a reading created, updated or deleted, with its values after the
+/// change (before it, for a delete).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::station_changes, check_for_backend(Sqlite, Pg, Mysql))]
+pub struct ChangeRow {
+    /// The change's id: increasing in commit order as the stream delivers them.
+    pub id: i64,
+    /// `created`, `updated` or `deleted`.
+    pub kind: String,
+    /// The reading's id.
+    pub station_id: i64,
+    /// Station name.
+    pub name: String,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// Degrees Celsius.
+    pub temperature: f64,
+    /// Degrees north.
+    pub lat: f64,
+    /// Degrees east.
+    pub lon: f64,
+}

@@ -46,6 +46,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    station_changes (id) {
+        id -> BigInt,
+        kind -> Text,
+        station_id -> BigInt,
+        name -> Text,
+        timestamp -> BigInt,
+        temperature -> Double,
+        lat -> Double,
+        lon -> Double,
+        changed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    station_changes_pruned (singleton) {
+        singleton -> BigInt,
+        through_id -> BigInt,
+    }
+}
+
+diesel::table! {
     station_count (shard) {
         shard -> BigInt,
         readings -> BigInt,
@@ -69,6 +90,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     service_keys,
     station,
+    station_changes,
+    station_changes_pruned,
     station_count,
     users
 );

@@ -76,7 +76,7 @@ async fn migrate_applies_the_migrations_once() {
     let second = run(&database.url, &["migrate"], "");
 
     assert!(first.status.success());
-    assert_eq!(text(&first.stdout).trim(), "Applied 8 migration(s).");
+    assert_eq!(text(&first.stdout).trim(), "Applied 9 migration(s).");
     assert_eq!(text(&second.stdout).trim(), "Applied 0 migration(s).");
 }
 

@@ -40,6 +40,7 @@ mod schema_parity;
 mod slow_clients;
 mod startup_errors;
 mod stations;
+mod stream;
 mod tokens;
 mod transfer;
 mod validation;

@@ -187,6 +187,9 @@ async fn the_metrics_listener_serves_metrics_without_credentials_and_nothing_els
         "station_db_pool_max_connections",
         "station_db_queue_depth",
         "station_db_errors_total",
+        "station_stream_clients",
+        "station_change_feed_held_changes",
+        "station_change_feed_lag_seconds",
     ] {
         assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
         assert!(text.contains(&format!("# TYPE {name} ")), "{name}:\n{text}");
@@ -296,6 +299,35 @@ async fn the_pool_queues_and_database_errors_are_read_when_scraped() {
             0.0
         );
     }
+}
+
+#[backend_test]
+async fn stream_clients_and_the_change_feeds_lag_are_read_when_scraped() {
+    // Arrange
+    let app = spawn_metered_app().await;
+    assert_eq!(app.scrape().await.value("station_stream_clients", &[]), 0.0);
+    let streams = reqwest::Client::new();
+    let mut open = Vec::new();
+
+    // Act: two streams open (their first bytes read, so they are subscribed).
+    for _ in 0..2 {
+        let mut response = send(
+            streams
+                .get(app.url("/station/stream/"))
+                .basic_auth(ADMIN.0, Some(ADMIN.1)),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.chunk().await.unwrap().is_some());
+        open.push(response);
+    }
+    app.create_station(&reading("Oslo")).await;
+    let scraped = app.scrape().await;
+
+    // Assert: nothing is held back on a log without gaps.
+    assert_eq!(scraped.value("station_stream_clients", &[]), 2.0);
+    assert_eq!(scraped.value("station_change_feed_held_changes", &[]), 0.0);
+    assert_eq!(scraped.value("station_change_feed_lag_seconds", &[]), 0.0);
 }
 
 #[backend_test]

@@ -288,7 +288,7 @@ struct TriggerRow {
 }
 
 #[backend_test]
-async fn every_engine_keeps_the_reading_count_with_triggers_on_insert_and_delete() {
+async fn every_engine_keeps_the_count_and_the_change_log_with_the_same_triggers() {
     let app = spawn_app().await;
     let query = match crate::helpers::Backend::current() {
         crate::helpers::Backend::Sqlite => {
@@ -312,7 +312,16 @@ async fn every_engine_keeps_the_reading_count_with_triggers_on_insert_and_delete
         .into_iter()
         .map(|row| row.trigger_name)
         .collect();
-    assert_eq!(triggers, ["station_count_delete", "station_count_insert"]);
+    assert_eq!(
+        triggers,
+        [
+            "station_changes_delete",
+            "station_changes_insert",
+            "station_changes_update",
+            "station_count_delete",
+            "station_count_insert"
+        ]
+    );
 }
 
 #[backend_test]

@@ -1,0 +1,425 @@
+//! The change feed: one per instance, it reads the change log (which triggers write in the same
+//! transaction as every change to a reading) in id order and hands each change, once it is
+//! final, to every stream subscriber of this instance.
+//!
+//! "Final" is the product here. Change ids come from a sequence (PostgreSQL) or AUTO_INCREMENT
+//! (MySQL/MariaDB), so two transactions can take ids 7 and 8 and commit 8 first; a feed that
+//! moved past 8 would never deliver 7. So the feed delivers a visible change only when every
+//! smaller id is known: delivered, or visible now, or dead. When it sees a gap below a visible id
+//! it notes which transactions were still writing right after that read
+//! ([`change_repository::writers_in_progress`]): any transaction that took a smaller id took it
+//! before the visible one committed, so it was one of them or had already ended. Once all of
+//! them have ended, whatever is still missing below that id never commits, and the feed moves
+//! on. SQLite has one writer, whose ids commit in order: there is never anything to wait for.
+//!
+//! Changes made through this instance wake the feed at once ([`Database::next_commit`]); those
+//! made through other instances sharing the database are found by polling every
+//! [`StreamSettings::poll_every`].
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use tokio::sync::{broadcast, watch};
+
+use crate::config::StreamSettings;
+use crate::db::models::{ChangeRow, StationRow};
+use crate::db::{Database, DbError, change_repository};
+
+/// Changes read from the log at a time.
+const CHANGES_PER_READ: i64 = 1000;
+/// Changes removed by retention in one transaction, so pruning never holds long locks.
+const CHANGES_PER_PRUNE: i64 = 10_000;
+
+/// What happened to a reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// It was stored.
+    Created,
+    /// Some or all of its fields were replaced.
+    Updated,
+    /// It was removed.
+    Deleted,
+}
+
+impl ChangeKind {
+    /// The event name on the stream, as the change log spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    fn parse(kind: &str) -> Option<Self> {
+        match kind {
+            "created" => Some(Self::Created),
+            "updated" => Some(Self::Updated),
+            "deleted" => Some(Self::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// One committed change, as the feed hands it to subscribers.
+#[derive(Debug)]
+pub struct Change {
+    /// The change's id in the log: subscribers get changes in this order.
+    pub id: i64,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The reading after the change; for a delete, as it was.
+    pub reading: StationRow,
+    /// The event as last written for one origin (the scheme and host of the stream's URLs),
+    /// shared by every subscriber that came through the same one: a thousand subscribers then
+    /// cost one serialisation, not a thousand.
+    pub rendered: OnceLock<(String, Bytes)>,
+}
+
+impl Change {
+    /// The change a log row records; `None` for a kind the log should not hold.
+    pub fn from_row(row: ChangeRow) -> Option<Self> {
+        Some(Self {
+            id: row.id,
+            kind: ChangeKind::parse(&row.kind)?,
+            reading: StationRow {
+                id: row.station_id,
+                name: row.name,
+                timestamp: row.timestamp,
+                temperature: row.temperature,
+                lat: row.lat,
+                lon: row.lon,
+            },
+            rendered: OnceLock::new(),
+        })
+    }
+}
+
+/// Where the feed stands: every change up to `delivered` has been handed out (or is dead).
+#[derive(Debug, Default)]
+struct FeedCursor {
+    /// Every id up to here was delivered, or never commits.
+    delivered: i64,
+    /// Every id up to here is decided: visible now, or dead.
+    decided_through: i64,
+    /// A gap being waited out: the transactions that were writing when it was seen.
+    waiting: Option<Gap>,
+    /// False until the changes in flight when the feed started are decided.
+    settled: bool,
+}
+
+/// Ids missing below `through` when they were seen, and who may still commit them.
+#[derive(Debug)]
+struct Gap {
+    through: i64,
+    writers: Vec<String>,
+}
+
+/// The instance's feed of committed changes, and its subscribers' bookkeeping.
+#[derive(Debug)]
+pub struct ChangeFeed {
+    database: Database,
+    settings: StreamSettings,
+    /// The id every change up to which has been sent on `sender`; taken with the lock held so
+    /// a subscriber's starting point and its receiver agree.
+    delivered: Mutex<i64>,
+    sender: broadcast::Sender<Arc<Change>>,
+    ready: watch::Sender<bool>,
+    closing: watch::Sender<bool>,
+    clients: AtomicUsize,
+    /// The greatest change id the feed has read, delivered or not.
+    newest_seen: AtomicI64,
+    /// Since when the feed has held back a change it read (waiting out a gap); `None` when it
+    /// has delivered everything it read.
+    behind_since: Mutex<Option<Instant>>,
+}
+
+/// A subscriber's place among the `--max-stream-clients`, given back when dropped.
+#[derive(Debug)]
+pub struct ClientSlot(Arc<ChangeFeed>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl ChangeFeed {
+    /// A feed over `database`'s change log; it reads nothing until [`ChangeFeed::run`].
+    pub fn new(database: Database, settings: StreamSettings) -> Arc<Self> {
+        let (sender, _) = broadcast::channel(settings.buffer.max(1));
+        Arc::new(Self {
+            database,
+            settings,
+            delivered: Mutex::new(0),
+            sender,
+            ready: watch::Sender::new(false),
+            closing: watch::Sender::new(false),
+            clients: AtomicUsize::new(0),
+            newest_seen: AtomicI64::new(0),
+            behind_since: Mutex::new(None),
+        })
+    }
+
+    /// The stream settings the feed runs with.
+    pub fn settings(&self) -> &StreamSettings {
+        &self.settings
+    }
+
+    /// Subscribers connected now.
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// How far the feed is behind the log: the changes it has read but holds back (waiting for
+    /// transactions that may still commit a smaller id), and for how long it has held one back.
+    pub fn lag(&self) -> (i64, Duration) {
+        let delivered = *self
+            .delivered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = (self.newest_seen.load(Ordering::Relaxed) - delivered).max(0);
+        let since = *self
+            .behind_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (held, since.map_or(Duration::ZERO, |since| since.elapsed()))
+    }
+
+    /// A place for one more subscriber; `None` when `--max-stream-clients` are connected.
+    pub fn take_slot(self: &Arc<Self>) -> Option<ClientSlot> {
+        let before = self.clients.fetch_add(1, Ordering::Relaxed);
+        let slot = ClientSlot(Arc::clone(self));
+        (before < self.settings.max_clients).then_some(slot)
+    }
+
+    /// A receiver of every change delivered from now on, and the id every change up to which
+    /// was delivered before it: read older ones from the log.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Change>>, i64) {
+        let delivered = self
+            .delivered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (self.sender.subscribe(), *delivered)
+    }
+
+    /// Waits, at most `patience`, until the changes in flight when the feed started are decided;
+    /// false if they are not by then (or the feed is closing).
+    pub async fn wait_until_ready(&self, patience: Duration) -> bool {
+        let mut ready = self.ready.subscribe();
+        matches!(
+            tokio::time::timeout(patience, ready.wait_for(|ready| *ready)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Tells the feed and every subscriber's stream to end (the service is stopping).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// A signal that turns true when the feed closes.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Reads the change log and hands out changes until [`ChangeFeed::close`].
+    pub async fn run(self: Arc<Self>) {
+        let mut closing = self.closing();
+        let mut cursor = FeedCursor::default();
+        let mut failing = false;
+        loop {
+            let more = match self.step(&mut cursor).await {
+                Ok(more) => {
+                    if failing {
+                        tracing::info!("change feed reading the log again");
+                        failing = false;
+                    }
+                    more
+                }
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(%error, "change feed cannot read the change log; retrying");
+                        failing = true;
+                    }
+                    false
+                }
+            };
+            if *closing.borrow() {
+                return;
+            }
+            if more {
+                continue;
+            }
+            tokio::select! {
+                () = self.database.next_commit() => {}
+                () = tokio::time::sleep(self.settings.poll_every) => {}
+                _ = closing.changed() => return,
+            }
+        }
+    }
+
+    /// One look at the log; true when there is more to read at once.
+    async fn step(&self, cursor: &mut FeedCursor) -> Result<bool, DbError> {
+        if !cursor.settled && cursor.waiting.is_none() {
+            // Starting: everything committed so far is history, served from the log; what was
+            // in flight must be decided before the first subscriber starts from here.
+            let newest = self.database.read(change_repository::newest_id).await?;
+            let writers = self.writers_in_progress_after_that().await?;
+            cursor.delivered = newest;
+            cursor.decided_through = newest;
+            cursor.waiting = Some(Gap {
+                through: newest,
+                writers,
+            });
+        }
+        let waiting_on = cursor.waiting.as_ref().map(|gap| gap.writers.clone());
+        let after = cursor.delivered;
+        let read_changes = cursor.settled || waiting_on.as_ref().is_some_and(Vec::is_empty);
+        let (gap_decided, rows) = self
+            .database
+            .read(move |conn| {
+                // First who is still writing, then the changes: a change read after its
+                // writer ended is visible, whichever way the writer ended.
+                let decided = match &waiting_on {
+                    Some(writers) if !writers.is_empty() => {
+                        let now = change_repository::writers_in_progress(conn)?;
+                        !writers.iter().any(|writer| now.contains(writer))
+                    }
+                    Some(_) => true,
+                    None => false,
+                };
+                let rows = if read_changes || decided {
+                    change_repository::after(conn, after, None, CHANGES_PER_READ)?
+                } else {
+                    Vec::new()
+                };
+                Ok((decided, rows))
+            })
+            .await?;
+        if gap_decided && let Some(gap) = cursor.waiting.take() {
+            cursor.decided_through = cursor.decided_through.max(gap.through);
+            if !cursor.settled {
+                cursor.settled = true;
+                self.publish(Vec::new(), cursor.delivered);
+                self.ready.send_replace(true);
+            }
+        }
+        if !cursor.settled {
+            return Ok(false);
+        }
+        let read_everything = i64::try_from(rows.len()).unwrap_or(i64::MAX) < CHANGES_PER_READ;
+        let mut ready = Vec::new();
+        let mut gap_below = None;
+        for row in &rows {
+            if row.id == cursor.delivered + 1 || row.id <= cursor.decided_through {
+                cursor.delivered = row.id;
+                if let Some(change) = Change::from_row(row.clone()) {
+                    ready.push(Arc::new(change));
+                }
+            } else {
+                gap_below = Some(row.id);
+                break;
+            }
+        }
+        if gap_below.is_none() && read_everything {
+            // What is missing up to the decided horizon never commits.
+            cursor.delivered = cursor.delivered.max(cursor.decided_through);
+        }
+        if !ready.is_empty() || gap_below.is_none() {
+            self.publish(ready, cursor.delivered);
+        }
+        if let Some(last) = rows.last() {
+            self.newest_seen.fetch_max(last.id, Ordering::Relaxed);
+        }
+        self.note_whether_behind(gap_below.is_some());
+        if gap_below.is_some() && cursor.waiting.is_none() {
+            let through = rows.last().map_or(cursor.delivered, |row| row.id);
+            let writers = self.writers_in_progress_after_that().await?;
+            let nothing_to_wait_for = writers.is_empty();
+            cursor.waiting = Some(Gap { through, writers });
+            return Ok(nothing_to_wait_for);
+        }
+        Ok(gap_below.is_none() && !read_everything)
+    }
+
+    /// Records whether the feed is holding back a change it read, and since when.
+    fn note_whether_behind(&self, behind: bool) {
+        let mut behind_since = self
+            .behind_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if behind {
+            behind_since.get_or_insert_with(Instant::now);
+        } else {
+            *behind_since = None;
+        }
+    }
+
+    /// The transactions writing now, as of a moment after everything the feed read before.
+    async fn writers_in_progress_after_that(&self) -> Result<Vec<String>, DbError> {
+        let staleness = change_repository::writers_list_staleness(self.database.backend());
+        if !staleness.is_zero() {
+            tokio::time::sleep(staleness).await;
+        }
+        self.database
+            .read(change_repository::writers_in_progress)
+            .await
+    }
+
+    /// Hands `changes` to every subscriber and records that everything up to `through` is out.
+    fn publish(&self, changes: Vec<Arc<Change>>, through: i64) {
+        let mut delivered = self
+            .delivered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for change in changes {
+            // No receiver is not an error: nobody is listening right now.
+            let _ = self.sender.send(change);
+        }
+        *delivered = (*delivered).max(through);
+    }
+}
+
+/// Removes changes older than `retention` from the log, in batches, at start and then every
+/// `every`, until `closing` turns true. Another instance doing the same at once is harmless.
+pub async fn prune_change_log(
+    database: Database,
+    retention: Duration,
+    every: Duration,
+    mut closing: watch::Receiver<bool>,
+) {
+    let retention_seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    loop {
+        match prune_once(&database, retention_seconds).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "pruned the change log"),
+            Err(error) => tracing::warn!(%error, "pruning the change log failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = closing.changed() => return,
+        }
+    }
+}
+
+async fn prune_once(database: &Database, retention_seconds: i64) -> Result<usize, DbError> {
+    let mut removed = 0;
+    loop {
+        let batch = database
+            .write(move |conn| {
+                let cutoff = change_repository::database_now(conn)? - retention_seconds;
+                match change_repository::prunable(conn, cutoff, CHANGES_PER_PRUNE)? {
+                    Some(last) => change_repository::prune_through(conn, last),
+                    None => Ok(0),
+                }
+            })
+            .await?;
+        if batch == 0 {
+            return Ok(removed);
+        }
+        removed += batch;
+    }
+}
