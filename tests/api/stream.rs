@@ -689,3 +689,37 @@ async fn changes_committed_out_of_id_order_are_delivered_in_id_order() {
     .await;
     assert_eq!(resumed.events(2).await, events);
 }
+
+#[backend_test]
+async fn a_stopping_service_ends_its_streams_instead_of_waiting_out_its_shutdown_timeout() {
+    // Arrange: a service whose in-flight requests would get a minute, with a stream open.
+    let database = crate::helpers::TestDatabase::fresh();
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("admin-password");
+    std::fs::write(&file, ADMIN.1).unwrap();
+    let mut command = crate::process::station_api(&database.url);
+    command
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--shutdown-timeout-secs",
+            "60",
+        ])
+        .env("STATION_ADMIN_PASSWORD_FILE", &file)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let server = crate::process::Server::of(command.spawn().unwrap());
+    let address = format!("http://127.0.0.1:{}", server.port());
+    let mut stream = EventStream::open(stream_request(&address, "/station/stream/")).await;
+
+    // Act: SIGTERM; `signal_and_wait` gives up after 30 s, half the shutdown timeout.
+    let stopped = tokio::task::spawn_blocking(move || server.signal_and_wait("-TERM"))
+        .await
+        .unwrap();
+
+    // Assert: the process exited cleanly, and the stream ended rather than broke.
+    assert!(stopped.success());
+    assert_eq!(stream.until_the_end().await, Vec::<Event>::new());
+}
