@@ -10,6 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
+use crate::api::stream::{DeletedStation, StreamReset};
 use crate::error::ErrorDetail;
 
 /// The security scheme's name in the document.
@@ -33,8 +34,9 @@ pub const TOKEN_AUTH: &str = "tokenAuth";
     // Relative: the service answers wherever it is deployed (behind a proxy, at its public https
     // address), so clients resolve it against the document's own address, or take a base URL.
     servers((url = "/", description = "This service: the host the document was fetched from.")),
-    // The shared error responses refer to it by name.
-    components(schemas(ErrorDetail)),
+    // The shared error responses refer to the first by name; the event stream's description to
+    // the shapes of its events' `data` (OpenAPI cannot describe a stream's events themselves).
+    components(schemas(ErrorDetail, DeletedStation, StreamReset)),
     tags(
         (name = "station", description = "Weather-station readings (admin users; device tokens may read and add)."),
         (name = "tokens", description = "Device tokens (admin users only)."),

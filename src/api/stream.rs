@@ -89,6 +89,7 @@ pub struct DeletedStation {
 
 /// The `data` of a `reset` event.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"detail": "Changes after 12 are no longer kept. Re-read the list, then go on with this stream, which continues after change 40."}))]
 pub struct StreamReset {
     /// What happened and what to do: re-read the list, then go on with this stream.
     pub detail: String,

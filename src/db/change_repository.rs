@@ -66,11 +66,13 @@ pub fn writers_in_progress(conn: &mut DbConnection) -> QueryResult<Vec<String>> 
     let rows: Vec<TransactionInProgress> = match conn {
         DbConnection::Sqlite(_) => return Ok(Vec::new()),
         // Every transaction holds a lock on its own id while it runs. (A snapshot's in-progress
-        // list would not do: it leaves out transactions whose ids are above its `xmax`.)
+        // list would not do: it leaves out transactions whose ids are above its `xmax`.) Only
+        // this database's: a long transaction elsewhere on the server holds no change id.
         DbConnection::Postgres(pg) => diesel::sql_query(
-            "SELECT CAST(transactionid AS TEXT) AS id FROM pg_locks \
-             WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted \
-             AND pid <> pg_backend_pid()",
+            "SELECT CAST(l.transactionid AS TEXT) AS id FROM pg_locks l \
+             JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted \
+             AND l.pid <> pg_backend_pid() AND a.datname = current_database()",
         )
         .load(pg)?,
         DbConnection::Mysql(mysql) => diesel::sql_query(
