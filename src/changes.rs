@@ -16,19 +16,24 @@
 //! made through other instances sharing the database are found by polling every
 //! [`StreamSettings::poll_every`].
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::config::StreamSettings;
 use crate::db::models::{ChangeRow, StationRow};
 use crate::db::{Database, DbError, change_repository};
+use crate::domain::listing::StationFilter;
 
 /// Changes read from the log at a time.
 const CHANGES_PER_READ: i64 = 1000;
+/// The shortest time between two reads of the log, unless the last read left more to read: the
+/// most a change waits for others committed right after it.
+const GATHER_COMMITS_FOR: Duration = Duration::from_millis(5);
 /// Changes removed by retention in one transaction, so pruning never holds long locks.
 const CHANGES_PER_PRUNE: i64 = 10_000;
 
@@ -129,6 +134,9 @@ pub struct ChangeFeed {
     ready: watch::Sender<bool>,
     closing: watch::Sender<bool>,
     clients: AtomicUsize,
+    /// What each subscriber wants, so only those a change concerns are woken for it.
+    watchers: Mutex<HashMap<u64, Watcher>>,
+    next_watcher: AtomicU64,
     /// The greatest change id the feed has read, delivered or not.
     newest_seen: AtomicI64,
     /// Since when the feed has held back a change it read (waiting out a gap); `None` when it
@@ -136,13 +144,46 @@ pub struct ChangeFeed {
     behind_since: Mutex<Option<Instant>>,
 }
 
-/// A subscriber's place among the `--max-stream-clients`, given back when dropped.
+/// A subscriber as the feed sees it: which changes concern it, and how to wake it.
 #[derive(Debug)]
-pub struct ClientSlot(Arc<ChangeFeed>);
+struct Watcher {
+    filter: StationFilter,
+    wake: Arc<Notify>,
+    /// Changes published since it was last woken: a subscriber none of them concerned still
+    /// has them in its receiver, and must drain it before the buffer wraps.
+    unwoken_for: usize,
+}
+
+/// A subscriber's place among the `--max-stream-clients`, given back when dropped, and its
+/// wake-up call from the feed.
+#[derive(Debug)]
+pub struct ClientSlot {
+    feed: Arc<ChangeFeed>,
+    watcher: u64,
+    wake: Arc<Notify>,
+}
+
+impl ClientSlot {
+    /// The feed this slot belongs to.
+    pub fn feed(&self) -> &Arc<ChangeFeed> {
+        &self.feed
+    }
+
+    /// Notified when the feed has published a change the subscriber's filter admits (or when
+    /// its receiver holds half a buffer of changes it has not looked at).
+    pub fn wake(&self) -> &Notify {
+        &self.wake
+    }
+}
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+        self.feed.clients.fetch_sub(1, Ordering::Relaxed);
+        self.feed
+            .watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.watcher);
     }
 }
 
@@ -158,6 +199,8 @@ impl ChangeFeed {
             ready: watch::Sender::new(false),
             closing: watch::Sender::new(false),
             clients: AtomicUsize::new(0),
+            watchers: Mutex::new(HashMap::new()),
+            next_watcher: AtomicU64::new(0),
             newest_seen: AtomicI64::new(0),
             behind_since: Mutex::new(None),
         })
@@ -188,10 +231,28 @@ impl ChangeFeed {
         (held, since.map_or(Duration::ZERO, |since| since.elapsed()))
     }
 
-    /// A place for one more subscriber; `None` when `--max-stream-clients` are connected.
-    pub fn take_slot(self: &Arc<Self>) -> Option<ClientSlot> {
+    /// A place for a subscriber interested in what `filter` admits, or `None` past
+    /// `--max-stream-clients`.
+    pub fn take_slot(self: &Arc<Self>, filter: StationFilter) -> Option<ClientSlot> {
         let before = self.clients.fetch_add(1, Ordering::Relaxed);
-        let slot = ClientSlot(Arc::clone(self));
+        let watcher = self.next_watcher.fetch_add(1, Ordering::Relaxed);
+        let wake = Arc::new(Notify::new());
+        self.watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                watcher,
+                Watcher {
+                    filter,
+                    wake: Arc::clone(&wake),
+                    unwoken_for: 0,
+                },
+            );
+        let slot = ClientSlot {
+            feed: Arc::clone(self),
+            watcher,
+            wake,
+        };
         (before < self.settings.max_clients).then_some(slot)
     }
 
@@ -231,6 +292,7 @@ impl ChangeFeed {
         let mut cursor = FeedCursor::default();
         let mut failing = false;
         loop {
+            let stepped_at = tokio::time::Instant::now();
             let more = match self.step(&mut cursor).await {
                 Ok(more) => {
                     if failing {
@@ -258,6 +320,13 @@ impl ChangeFeed {
                 () = tokio::time::sleep(self.settings.poll_every) => {}
                 _ = closing.changed() => return,
             }
+            // Under a burst of commits, read them together: every subscriber is woken once per
+            // read, so a read per commit would cost a thousand subscribers a thousand wake-ups
+            // per commit.
+            tokio::select! {
+                () = tokio::time::sleep_until(stepped_at + GATHER_COMMITS_FOR) => {}
+                _ = closing.changed() => return,
+            }
         }
     }
 
@@ -277,7 +346,7 @@ impl ChangeFeed {
         }
         let waiting_on = cursor.waiting.as_ref().map(|gap| gap.writers.clone());
         let after = cursor.delivered;
-        let read_changes = cursor.settled || waiting_on.as_ref().is_some_and(Vec::is_empty);
+        let settled = cursor.settled;
         let (gap_decided, rows) = self
             .database
             .read(move |conn| {
@@ -291,7 +360,7 @@ impl ChangeFeed {
                     Some(_) => true,
                     None => false,
                 };
-                let rows = if read_changes || decided {
+                let rows = if settled || decided {
                     change_repository::after(conn, after, None, CHANGES_PER_READ)?
                 } else {
                     Vec::new()
@@ -371,15 +440,45 @@ impl ChangeFeed {
 
     /// Hands `changes` to every subscriber and records that everything up to `through` is out.
     fn publish(&self, changes: Vec<Arc<Change>>, through: i64) {
-        let mut delivered = self
-            .delivered
+        {
+            let mut delivered = self
+                .delivered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for change in &changes {
+                // No receiver is not an error: nobody is listening right now.
+                let _ = self.sender.send(Arc::clone(change));
+            }
+            *delivered = (*delivered).max(through);
+        }
+        if changes.is_empty() {
+            return;
+        }
+        // Waking a subscriber costs a pass through its connection's task; one whose filter
+        // admits none of these changes is left asleep until half its buffer has filled.
+        let drain_at = (self.settings.buffer / 2).max(1);
+        let mut watchers = self
+            .watchers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for change in changes {
-            // No receiver is not an error: nobody is listening right now.
-            let _ = self.sender.send(change);
+        for watcher in watchers.values_mut() {
+            watcher.unwoken_for += changes.len();
+            let concerned = watcher.unwoken_for >= drain_at
+                || changes.iter().any(|change| {
+                    let reading = &change.reading;
+                    watcher.filter.admits(
+                        &reading.name,
+                        reading.timestamp,
+                        reading.temperature,
+                        reading.lat,
+                        reading.lon,
+                    )
+                });
+            if concerned {
+                watcher.unwoken_for = 0;
+                watcher.wake.notify_one();
+            }
         }
-        *delivered = (*delivered).max(through);
     }
 }
 

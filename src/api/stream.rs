@@ -15,7 +15,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::stream;
 use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -23,7 +23,7 @@ use crate::api::guard::Session;
 use crate::api::links::Origin;
 use crate::api::query::QueryPairs;
 use crate::api::stations::{Station, metadata};
-use crate::changes::{Change, ChangeFeed, ChangeKind, ClientSlot};
+use crate::changes::{Change, ChangeKind, ClientSlot};
 use crate::db::change_repository;
 use crate::domain::listing::{InvalidQuery, StationFilter, StationList};
 use crate::error::{ApiError, ErrorDetail, QueryParameterErrors};
@@ -145,7 +145,9 @@ pub async fn stream_stations(
         .caller()
         .and_then(|caller| caller.bound_station.clone());
     let feed = Arc::clone(session.state().change_feed());
-    let slot = feed.take_slot().ok_or(ApiError::TooManyStreams)?;
+    let slot = feed
+        .take_slot(filter.clone())
+        .ok_or(ApiError::TooManyStreams)?;
     if !feed.wait_until_ready(FEED_START_PATIENCE).await {
         return Err(ApiError::Unavailable(
             "the change feed has not started".into(),
@@ -194,10 +196,10 @@ pub async fn stream_stations(
         sent_through: start,
         replay_through: (start < delivered).then_some(delivered),
         just_subscribed: true,
+        wrote_since_subscribing: false,
         keep_alive,
         cut_off: false,
-        feed,
-        _slot: slot,
+        slot,
     };
     let first = stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(opening)) });
     let rest = stream::unfold(subscriber, |mut subscriber| async move {
@@ -246,7 +248,6 @@ fn reset_event(id: i64, detail: &str) -> String {
 
 /// One stream's state between chunks.
 struct Subscriber {
-    feed: Arc<ChangeFeed>,
     session: Session,
     filter: StationFilter,
     origin: Origin,
@@ -258,11 +259,15 @@ struct Subscriber {
     /// No live change taken since the last subscription: falling behind now means the replay
     /// took long, not that the client is slow.
     just_subscribed: bool,
+    /// An event was written since the last subscription. One that falls behind without having
+    /// written any was asleep (its filter let nothing through), not slow.
+    wrote_since_subscribing: bool,
     keep_alive: Interval,
     closing: watch::Receiver<bool>,
     /// Fell behind while live: the stream ends after what is in hand.
     cut_off: bool,
-    _slot: ClientSlot,
+    /// Its place among the feed's clients, and the feed.
+    slot: ClientSlot,
 }
 
 impl Subscriber {
@@ -282,46 +287,57 @@ impl Subscriber {
                     }
                 }
             }
-            let received = tokio::select! {
-                biased;
-                _ = self.closing.changed() => return None,
-                received = self.receiver.recv() => received,
-                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
-            };
-            match received {
-                Ok(change) => {
-                    let mut chunk = Vec::new();
-                    self.take(&change, &mut chunk);
-                    for _ in 1..CHANGES_PER_CHUNK {
-                        match self.receiver.try_recv() {
-                            Ok(change) => self.take(&change, &mut chunk),
-                            Err(TryRecvError::Lagged(_)) => return self.fell_behind(chunk),
-                            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            // What the feed has published since the last look, then sleep until it publishes
+            // something this subscriber's filter admits.
+            let mut chunk = Vec::new();
+            let mut events = 0;
+            while events < CHANGES_PER_CHUNK {
+                match self.receiver.try_recv() {
+                    Ok(change) => {
+                        if self.take(&change, Taken::Live, &mut chunk) {
+                            events += 1;
                         }
                     }
-                    if !chunk.is_empty() {
-                        return Some(Bytes::from(chunk));
+                    Err(TryRecvError::Lagged(_)) => {
+                        if let Some(chunk) = self.fell_behind(chunk) {
+                            return Some(chunk);
+                        }
+                        chunk = Vec::new();
+                        break;
                     }
-                }
-                Err(RecvError::Lagged(_)) => {
-                    if let Some(chunk) = self.fell_behind(Vec::new()) {
-                        return Some(chunk);
+                    Err(TryRecvError::Closed) => {
+                        return (!chunk.is_empty()).then(|| Bytes::from(chunk));
                     }
+                    Err(TryRecvError::Empty) => break,
                 }
-                Err(RecvError::Closed) => return None,
+            }
+            if !chunk.is_empty() {
+                return Some(Bytes::from(chunk));
+            }
+            if self.cut_off || self.replay_through.is_some() {
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = self.closing.changed() => return None,
+                () = self.slot.wake().notified() => {}
+                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
             }
         }
     }
 
     /// The feed got more than the buffer ahead of this subscriber. Right after subscribing that
-    /// may be the replay's doing: subscribe again and replay the rest, once. Otherwise the
-    /// client is too slow: send what is in hand and end the stream.
+    /// may be the replay's doing: subscribe again and replay the rest, once. So may a filter
+    /// that let nothing through: the feed wakes such a subscriber only now and then, and the
+    /// log holds what it slept through. Otherwise the client is too slow: send what is in hand
+    /// and end the stream.
     fn fell_behind(&mut self, chunk: Vec<u8>) -> Option<Bytes> {
-        if self.just_subscribed {
-            // Only once: a client too slow for the replay itself would otherwise be replayed to
-            // for ever instead of being cut off.
+        if self.just_subscribed || !self.wrote_since_subscribing {
+            // Once after subscribing: a client too slow for the replay itself would otherwise
+            // be replayed to for ever instead of being cut off.
             self.just_subscribed = false;
-            let (receiver, delivered) = self.feed.subscribe();
+            self.wrote_since_subscribing = !chunk.is_empty();
+            let (receiver, delivered) = self.slot.feed().subscribe();
             self.receiver = receiver;
             self.replay_through = Some(delivered);
             return (!chunk.is_empty()).then(|| Bytes::from(chunk));
@@ -334,23 +350,29 @@ impl Subscriber {
         (!chunk.is_empty()).then(|| Bytes::from(chunk))
     }
 
-    /// Appends `change` to `chunk` when it is new to this subscriber and passes its filter.
-    fn take(&mut self, change: &Change, chunk: &mut Vec<u8>) {
+    /// Appends `change` to `chunk` when it is new to this subscriber and passes its filter;
+    /// whether it did.
+    fn take(&mut self, change: &Change, taken: Taken, chunk: &mut Vec<u8>) -> bool {
         if change.id <= self.sent_through {
-            return;
+            return false;
         }
         self.sent_through = change.id;
-        self.just_subscribed = false;
+        if taken == Taken::Live {
+            self.just_subscribed = false;
+        }
         let reading = &change.reading;
-        if self.filter.admits(
+        let admitted = self.filter.admits(
             &reading.name,
             reading.timestamp,
             reading.temperature,
             reading.lat,
             reading.lon,
-        ) {
+        );
+        if admitted {
             chunk.extend_from_slice(&render(change, &self.origin));
+            self.wrote_since_subscribing = true;
         }
+        admitted
     }
 
     /// Sends the next page of the replay; `None` when there is nothing to send from it (the
@@ -365,9 +387,7 @@ impl Subscriber {
         let mut chunk = Vec::new();
         for row in rows {
             if let Some(change) = Change::from_row(row) {
-                let just_subscribed = self.just_subscribed;
-                self.take(&change, &mut chunk);
-                self.just_subscribed = just_subscribed;
+                self.take(&change, Taken::Replayed, &mut chunk);
             }
         }
         if read_all {
@@ -376,6 +396,15 @@ impl Subscriber {
         }
         Ok((!chunk.is_empty()).then(|| Bytes::from(chunk)))
     }
+}
+
+/// Where a subscriber took a change from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    /// The feed's live changes.
+    Live,
+    /// The change log, catching up.
+    Replayed,
 }
 
 /// The event for `change`, with URLs under `origin`: written once per origin and shared.

@@ -180,8 +180,14 @@ impl StationFilter {
     /// applies (names compared ignoring ASCII case only): for readings already read, such as
     /// the latest of each station.
     pub fn admits(&self, name: &str, timestamp: i64, temperature: f64, lat: f64, lon: f64) -> bool {
-        let folded = name.to_ascii_lowercase();
-        let contains = |term: &str| folded.contains(&term.to_ascii_lowercase());
+        // Folded only when a case-blind filter needs it: the change feed asks this of every
+        // subscriber for every change.
+        let folded = std::cell::OnceCell::new();
+        let contains = |term: &str| {
+            folded
+                .get_or_init(|| name.to_ascii_lowercase())
+                .contains(&term.to_ascii_lowercase())
+        };
         self.name.as_deref().is_none_or(|exact| exact == name)
             && self
                 .station_bound

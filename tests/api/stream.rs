@@ -611,6 +611,34 @@ async fn a_client_that_cannot_keep_up_is_cut_off_and_resumes_without_loss() {
 }
 
 #[backend_test]
+async fn a_filtered_stream_outlasts_many_changes_it_does_not_want() {
+    // Arrange: a buffer of 16 changes, and a stream for one station only.
+    let app = spawn_app_with(|settings: &mut Settings| settings.stream.buffer = 16).await;
+    let mut kitchen = subscribe(&app, "/station/stream/?name=Kitchen").await;
+
+    // Act: far more changes to other stations than the buffer holds, in bursts, then one to
+    // the station it wants.
+    for batch in 0..5 {
+        let body: Vec<Value> = (0..200)
+            .map(|n| reading_at(&format!("garage-{batch}-{n}"), 1.0))
+            .collect();
+        let response = app.post_json("/station/", &json!(body)).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let wanted = app
+        .post_json("/station/", &reading_at("Kitchen", 21.5))
+        .await;
+    assert_eq!(wanted.status(), StatusCode::CREATED);
+    let wanted = json_body(wanted).await;
+
+    // Assert: the stream was not cut off for sleeping through them; the next event is the
+    // one it wants.
+    let event = kitchen.next_event().await;
+    assert_eq!(event.kind, "created");
+    assert_eq!(event.data, wanted);
+}
+
+#[backend_test]
 async fn changes_committed_out_of_id_order_are_delivered_in_id_order() {
     // Arrange: a subscriber, and a transaction of our own on the same database.
     let app = spawn_app().await;
