@@ -14,6 +14,8 @@ run. The table is also written to bench/results/.
     bench/run --soak          # 10 minutes of the mixed load at a steady rate, RSS every 10 s
     bench/run --instructions  # instructions per request (callgrind), repeatable on a noisy machine
                               # (retrieve also with metrics on)
+    bench/run --fanout        # the event stream: 1,000 clients at 200 readings/s, and the API
+                              # with 1,000 idle subscribers beside it
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ def build() -> None:
     started = time.monotonic()
     subprocess.run(
         ["cargo", "build", "--profile", "dist", "--locked", "--bin", "station-api",
-         "--example", "ceiling"],
+         "--example", "ceiling", "--example", "fanout"],
         cwd=ROOT, check=True,
     )
     log(f"the dist build took {time.monotonic() - started:.0f} s")
@@ -816,6 +818,136 @@ def instructions_run(args: argparse.Namespace) -> int:
     return 0
 
 
+FANOUT = str(ROOT / "target/dist/examples/fanout")
+FANOUT_SCENARIOS = ["retrieve", "create"]
+FANOUT_CONNECTIONS = 64
+STREAM_KEEP_ALIVE_SECONDS = 15
+
+
+def attach_idle_subscribers(service: Server, clients: int) -> subprocess.Popen:
+    """`clients` streams held open on the service by examples/fanout.rs, filtered to a station
+    nobody posts to: subscribers that are attached and idle. Returns once all are open."""
+    process = subprocess.Popen(
+        [FANOUT, "idle", "--url", f"http://127.0.0.1:{service.port}",
+         "--auth", service.env["BENCH_AUTH"], "--clients", str(clients)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    if not line.startswith("connected"):
+        process.kill()
+        raise SystemExit(f"the idle subscribers did not connect: {line!r}")
+    return process
+
+
+def detach(process: subprocess.Popen) -> None:
+    if process.stdin:
+        process.stdin.close()
+    if process.wait(timeout=60) != 0:
+        raise SystemExit("the idle subscribers failed (see above)")
+
+
+def fanout_run(args: argparse.Namespace) -> int:
+    """The event stream's benchmark: delivery to many clients, and the API beside idle ones."""
+    clients, rate, seconds = args.stream_clients, args.stream_rate, args.seconds
+    lines = [
+        f"# station-api event stream, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `{command_line()}` at commit `{git_commit()}`; machine: {machine()}",
+        f"- SQLite, default settings (`synchronous=full`), {args.workers} workers; the clients are "
+        "examples/fanout.rs (Rust, reqwest) on the same 2 cores as the server",
+        "",
+    ]
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        store = SqliteStore(workdir, args.rows)
+
+        log(f"== fan-out: {clients} streams, {rate} readings/s for {seconds} s")
+        service = start_service(store, args.rows, args.workers, workdir / "server.log",
+                                ("--max-stream-clients", str(clients)))
+        try:
+            output = subprocess.run(
+                [FANOUT, "deliver", "--url", f"http://127.0.0.1:{service.port}",
+                 "--auth", service.env["BENCH_AUTH"], "--clients", str(clients),
+                 "--rate", str(rate), "--seconds", str(seconds),
+                 "--server-pid", str(service.process.pid)],
+                capture_output=True, text=True, check=False, timeout=600,
+            )
+        finally:
+            service.stop()
+        if output.returncode != 0:
+            raise SystemExit(f"the fan-out client failed:\n{output.stdout}\n{output.stderr}")
+        fan = json.loads(output.stdout.strip().splitlines()[-1])
+        log("  " + json.dumps(fan))
+        every = (fan["clients_with_every_reading_once_in_order"] == fan["clients"] == clients
+                 and fan["readings_acknowledged"] == fan["readings_posted"])
+        ok &= every
+        lines += [
+            f"## Fan-out: {clients:,} stream clients, readings posted at {rate}/s for {seconds} s",
+            "",
+            "| figure | value | goal |",
+            "|---|---:|---|",
+            f"| readings acknowledged (201) of posted | {fan['readings_acknowledged']:,} of "
+            f"{fan['readings_posted']:,} (in {fan['posting_seconds']:.1f} s) | all |",
+            f"| clients that got every reading once, in order | {fan['clients_with_every_reading_once_in_order']:,}"
+            f" of {fan['clients']:,} | all |",
+            f"| deliveries | {fan['deliveries']:,} of {fan['deliveries_expected']:,} | all |",
+            f"| 201 to delivery, p50 | {fan['latency_ms_p50']:.1f} ms | |",
+            f"| 201 to delivery, p99 | {fan['latency_ms_p99']:.1f} ms | < 50 ms |",
+            f"| 201 to delivery, max | {fan['latency_ms_max']:.1f} ms | |",
+            f"| delivered before the poster had its 201 (counted as 0 ms) | "
+            f"{fan['deliveries_before_their_201']:,} | |",
+            f"| server RSS before / with {clients:,} idle streams / after posting | "
+            f"{fan['server_rss_kib_before'] / 1024:.1f} / {fan['server_rss_kib_idle_clients'] / 1024:.1f}"
+            f" / {fan['server_rss_kib_after_posting'] / 1024:.1f} MiB | |",
+            f"| RSS growth per idle stream client | {fan['rss_kib_per_idle_client']:.1f} KiB | < 16 KiB |",
+            "",
+        ]
+
+        log(f"== the API at {FANOUT_CONNECTIONS} connections without and with {clients} idle "
+            "subscribers")
+        lines += [
+            f"## The API at {FANOUT_CONNECTIONS} connections, with {clients:,} idle subscribers "
+            "attached",
+            "",
+            "Each scenario on one fresh server: without subscribers, with them (streams filtered "
+            "to a station nobody posts to, so every change still passes through the feed to "
+            "each of them), and without again; the ratio is *with* over the mean of the two "
+            "*without* cells. Goal: at least 0.90.",
+            "",
+            "| scenario | without (req/s) | with (req/s) | without again (req/s) | ratio | "
+            "p99 without / with (ms) | CPU us/req without / with |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for scenario in FANOUT_SCENARIOS:
+            service = start_service(store, args.rows, args.workers, workdir / "server.log",
+                                    ("--max-stream-clients", str(clients)))
+            try:
+                before = measure(service, scenario, FANOUT_CONNECTIONS, seconds)
+                idle = attach_idle_subscribers(service, clients)
+                try:
+                    attached = measure(service, scenario, FANOUT_CONNECTIONS, seconds)
+                finally:
+                    detach(idle)
+                # A stream whose client has gone is noticed at its next write: for these idle
+                # ones, the next keep-alive (every 15 s by default).
+                time.sleep(STREAM_KEEP_ALIVE_SECONDS + 1)
+                after = measure(service, scenario, FANOUT_CONNECTIONS, seconds)
+            finally:
+                service.stop()
+            ratio = attached.rps / ((before.rps + after.rps) / 2)
+            ok &= attached.errors == 0
+            lines.append(
+                f"| {SCENARIO_TITLES[scenario]} | {before.rps:,.0f} | {attached.rps:,.0f} | "
+                f"{after.rps:,.0f} | {ratio:.2f} | {before.p99_ms:.2f} / {attached.p99_ms:.2f} | "
+                f"{before.cpu_us_per_request:.0f} / {attached.cpu_us_per_request:.0f} |")
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if not args.no_results_file:
+        write_result("stream-", report)
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short smoke run (what CI runs)")
@@ -837,11 +969,19 @@ def main() -> int:
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL"),
                         help="also run on the PostgreSQL server here (a database to connect to)")
+    parser.add_argument("--fanout", action="store_true",
+                        help="the event stream's benchmark instead of the load table")
+    parser.add_argument("--stream-clients", type=int, default=1000,
+                        help="stream clients with --fanout")
+    parser.add_argument("--stream-rate", type=int, default=200,
+                        help="readings posted a second with --fanout")
     args = parser.parse_args()
     if not args.no_build:
         build()
     if args.instructions:
         return instructions_run(args)
+    if args.fanout:
+        return fanout_run(args)
     return soak_run(args) if args.soak else load_run(args)
 
 

@@ -10,7 +10,9 @@ kept-alive connection:
   - the same depth by cursor (the token found by walking 999 `next` links first);
   - a one-hour time range (`timestamp__gte`/`__lt`, ordered by time), by cursor and by page number;
   - `/station/latest/` (every station's newest reading; `--stations 1000` for a network of 1,000);
-  - `/station/aggregate/` over all of one station's readings, in hourly buckets.
+  - `/station/aggregate/` over all of one station's readings, in hourly buckets;
+  - `/station/aggregate/` over a month of 10-second readings (259,200 rows) of one more station,
+    `station-month`, loaded beside the network, in hourly buckets.
 
 Each figure is the median and 95th percentile of 200 requests after 20 warm-up requests, both as
 the client saw it and as the server logged it (`latency_us` of its request log). The table goes to
@@ -57,6 +59,10 @@ from bench import (  # noqa: E402  (bench.py holds the shared helpers)
 FIRST_TIMESTAMP = 1_600_000_000
 STATIONS = 10
 SECONDS_BETWEEN_READINGS = 3
+# One more station with a month of readings 10 s apart: what the home page's 30-day chart reads.
+MONTH_STATION = "station-month"
+MONTH_READINGS = 30 * 24 * 360
+MONTH_SECONDS_APART = 10
 
 
 def row_sql(i: str) -> str:
@@ -70,6 +76,14 @@ def row_sql(i: str) -> str:
     )
 
 
+def month_sql(i: str) -> str:
+    """The columns of the month station's reading number `i` (an SQL expression)."""
+    return (
+        f"'{MONTH_STATION}', {FIRST_TIMESTAMP} + {i} * {MONTH_SECONDS_APART}, "
+        f"(({i} * 7919) % 6000) / 100.0 - 20, 60.5, 11.5"
+    )
+
+
 def load_sqlite(path: Path, rows: int) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA synchronous = OFF")
@@ -78,6 +92,11 @@ def load_sqlite(path: Path, rows: int) -> None:
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
             f"INSERT INTO station (name, timestamp, temperature, lat, lon) SELECT {row_sql('i')} FROM n",
             (rows - 1,),
+        )
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            f"INSERT INTO station (name, timestamp, temperature, lat, lon) SELECT {month_sql('i')} FROM n",
+            (MONTH_READINGS - 1,),
         )
         conn.commit()
         conn.execute("ANALYZE")
@@ -92,6 +111,8 @@ def psql(url: str, sql: str) -> None:
 def load_postgres(url: str, rows: int) -> None:
     psql(url, "INSERT INTO station (name, timestamp, temperature, lat, lon) "
               f"SELECT {row_sql('i')} FROM generate_series(0::bigint, {rows - 1}) AS i")
+    psql(url, "INSERT INTO station (name, timestamp, temperature, lat, lon) "
+              f"SELECT {month_sql('i')} FROM generate_series(0::bigint, {MONTH_READINGS - 1}) AS i")
     psql(url, "VACUUM ANALYZE station")
 
 
@@ -183,7 +204,7 @@ def measure(service: Service, rows: int, warmup: int, requests: int) -> dict[str
         f"page {deep_page:,} by cursor": link,
         "one-hour time range, by cursor": f"/station/?{time_range}&cursor=",
         "one-hour time range, by number (with count)": f"/station/?{time_range}",
-        f"latest reading of each of {STATIONS:,} stations (page 1, count)": "/station/latest/",
+        f"latest reading of each of {STATIONS + 1:,} stations (page 1, count)": "/station/latest/",
     }
     per_station = rows // STATIONS
     span = per_station * SECONDS_BETWEEN_READINGS
@@ -191,6 +212,10 @@ def measure(service: Service, rows: int, warmup: int, requests: int) -> dict[str
     queries[f"aggregate of one station's {per_station:,} readings, {interval // 3600} h buckets"] = (
         f"/station/aggregate/?name=station-3&timestamp__gte={FIRST_TIMESTAMP}"
         f"&timestamp__lt={FIRST_TIMESTAMP + span + 1}&interval={interval}")
+    month_span = MONTH_READINGS * MONTH_SECONDS_APART
+    queries[f"aggregate of a month of 10 s readings ({MONTH_READINGS:,}), 1 h buckets"] = (
+        f"/station/aggregate/?name={MONTH_STATION}&timestamp__gte={FIRST_TIMESTAMP}"
+        f"&timestamp__lt={FIRST_TIMESTAMP + month_span}&interval=3600")
     results = {}
     for title, path in queries.items():
         figures = time_requests(service, path, warmup, requests)
@@ -277,7 +302,8 @@ def main() -> int:
         + f"` at commit {git_commit()} on {machine()}.\n\n"
         "Server-side latency (the service's own request log), median / 95th percentile in ms, "
         f"{args.requests} sequential requests each after {args.warmup} warm-up requests; "
-        "10 readings a page.\n\n" + table(results) + "\n"
+        f"10 readings a page; {MONTH_READINGS:,} readings of `{MONTH_STATION}` besides the rows "
+        "counted.\n\n" + table(results) + "\n"
     )
     print(report)
     if not args.no_results_file:
