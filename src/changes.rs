@@ -16,13 +16,13 @@
 //! made through other instances sharing the database are found by polling every
 //! [`StreamSettings::poll_every`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::config::StreamSettings;
 use crate::db::models::{ChangeRow, StationRow};
@@ -127,16 +127,15 @@ struct Gap {
 pub struct ChangeFeed {
     database: Database,
     settings: StreamSettings,
-    /// The id every change up to which has been sent on `sender`; taken with the lock held so
-    /// a subscriber's starting point and its receiver agree.
+    /// The id every change up to which has been put in the mailboxes of the subscribers it
+    /// concerns; a subscriber's starting point is taken with this held, so the two agree.
     delivered: Mutex<i64>,
-    sender: broadcast::Sender<Arc<Change>>,
+    /// Every subscriber, by what it wants. Locked after `delivered` when both are.
+    subscribers: Mutex<Subscribers>,
+    next_subscriber: AtomicU64,
     ready: watch::Sender<bool>,
     closing: watch::Sender<bool>,
     clients: AtomicUsize,
-    /// What each subscriber wants, so only those a change concerns are woken for it.
-    watchers: Mutex<HashMap<u64, Watcher>>,
-    next_watcher: AtomicU64,
     /// The greatest change id the feed has read, delivered or not.
     newest_seen: AtomicI64,
     /// Since when the feed has held back a change it read (waiting out a gap); `None` when it
@@ -144,35 +143,170 @@ pub struct ChangeFeed {
     behind_since: Mutex<Option<Instant>>,
 }
 
-/// A subscriber as the feed sees it: which changes concern it, and how to wake it.
+/// Who gets which changes. A change is offered only to the subscribers that may want it: those
+/// of its station (by `name=` or a token bound to it), found by the name, and those with no
+/// one station; so a thousand streams of other stations cost a change nothing.
+#[derive(Debug, Default)]
+struct Subscribers {
+    by_id: HashMap<u64, Subscription>,
+    by_station: HashMap<String, Vec<u64>>,
+    any_station: Vec<u64>,
+}
+
 #[derive(Debug)]
-struct Watcher {
+struct Subscription {
     filter: StationFilter,
-    wake: Arc<Notify>,
-    /// Changes published since it was last woken: a subscriber none of them concerned still
-    /// has them in its receiver, and must drain it before the buffer wraps.
-    unwoken_for: usize,
+    mailbox: Arc<Mailbox>,
+}
+
+impl Subscribers {
+    fn station_of(filter: &StationFilter) -> Option<&String> {
+        filter.name.as_ref().or(filter.station_bound.as_ref())
+    }
+
+    fn insert(&mut self, id: u64, subscription: Subscription) {
+        match Self::station_of(&subscription.filter) {
+            Some(station) => self.by_station.entry(station.clone()).or_default().push(id),
+            None => self.any_station.push(id),
+        }
+        self.by_id.insert(id, subscription);
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(subscription) = self.by_id.remove(&id) else {
+            return;
+        };
+        let (ids, emptied) = match Self::station_of(&subscription.filter) {
+            Some(station) => match self.by_station.get_mut(station) {
+                Some(ids) => (ids, Some(station)),
+                None => return,
+            },
+            None => (&mut self.any_station, None),
+        };
+        ids.retain(|other| *other != id);
+        if ids.is_empty()
+            && let Some(station) = emptied
+        {
+            self.by_station.remove(station);
+        }
+    }
+
+    /// Puts each change in the mailbox of every subscriber whose filter admits it, waking
+    /// those that had nothing waiting.
+    fn deliver(&self, changes: &[Arc<Change>], capacity: usize) {
+        for change in changes {
+            let reading = &change.reading;
+            let of_station = self.by_station.get(&reading.name).into_iter().flatten();
+            for id in of_station.chain(&self.any_station) {
+                let Some(subscription) = self.by_id.get(id) else {
+                    continue;
+                };
+                if subscription.filter.admits(
+                    &reading.name,
+                    reading.timestamp,
+                    reading.temperature,
+                    reading.lat,
+                    reading.lon,
+                ) {
+                    subscription.mailbox.put(change, capacity);
+                }
+            }
+        }
+    }
+}
+
+/// The changes delivered to one subscriber that it has not taken yet, at most
+/// `--stream-buffer` of them.
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    inbox: Mutex<Inbox>,
+    arrived: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Inbox {
+    changes: VecDeque<Arc<Change>>,
+    /// More came than it holds: the subscriber is too slow, and what it missed is in the log
+    /// only. Nothing more is put in until it starts again ([`ClientSlot::subscribe`]).
+    overflowed: bool,
+}
+
+/// A mailbox filled up before its subscriber took from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflowed;
+
+impl Mailbox {
+    fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        self.inbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn put(&self, change: &Arc<Change>, capacity: usize) {
+        let mut inbox = self.inbox();
+        if inbox.overflowed {
+            return;
+        }
+        let was_empty = inbox.changes.is_empty();
+        if inbox.changes.len() >= capacity {
+            inbox.changes.clear();
+            inbox.overflowed = true;
+        } else {
+            inbox.changes.push_back(Arc::clone(change));
+        }
+        drop(inbox);
+        // A subscriber sleeps only after finding its inbox empty, so waking it when the first
+        // change lands is enough.
+        if was_empty {
+            self.arrived.notify_one();
+        }
+    }
+
+    /// The oldest changes waiting, at most `at_most`; empty when none are.
+    pub fn take(&self, at_most: usize) -> Result<Vec<Arc<Change>>, Overflowed> {
+        let mut inbox = self.inbox();
+        if inbox.overflowed {
+            return Err(Overflowed);
+        }
+        let count = at_most.min(inbox.changes.len());
+        Ok(inbox.changes.drain(..count).collect())
+    }
+
+    /// Waits until a change has been put in since the last [`Mailbox::take`] found none (at
+    /// once if one was).
+    pub async fn arrival(&self) {
+        self.arrived.notified().await;
+    }
 }
 
 /// A subscriber's place among the `--max-stream-clients`, given back when dropped, and its
-/// wake-up call from the feed.
+/// mailbox.
 #[derive(Debug)]
 pub struct ClientSlot {
     feed: Arc<ChangeFeed>,
-    watcher: u64,
-    wake: Arc<Notify>,
+    id: u64,
+    mailbox: Arc<Mailbox>,
 }
 
 impl ClientSlot {
-    /// The feed this slot belongs to.
-    pub fn feed(&self) -> &Arc<ChangeFeed> {
-        &self.feed
+    /// The changes the feed has delivered to this subscriber.
+    pub fn mailbox(&self) -> &Mailbox {
+        &self.mailbox
     }
 
-    /// Notified when the feed has published a change the subscriber's filter admits (or when
-    /// its receiver holds half a buffer of changes it has not looked at).
-    pub fn wake(&self) -> &Notify {
-        &self.wake
+    /// Starts (or starts again) taking the feed's changes: empties the mailbox and returns the
+    /// id every change up to which was delivered before (read those from the log); every
+    /// later change the filter admits is put in the mailbox.
+    pub fn subscribe(&self) -> i64 {
+        let delivered = self
+            .feed
+            .delivered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut inbox = self.mailbox.inbox();
+        inbox.changes.clear();
+        inbox.overflowed = false;
+        *delivered
     }
 }
 
@@ -180,27 +314,25 @@ impl Drop for ClientSlot {
     fn drop(&mut self) {
         self.feed.clients.fetch_sub(1, Ordering::Relaxed);
         self.feed
-            .watchers
+            .subscribers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.watcher);
+            .remove(self.id);
     }
 }
 
 impl ChangeFeed {
     /// A feed over `database`'s change log; it reads nothing until [`ChangeFeed::run`].
     pub fn new(database: Database, settings: StreamSettings) -> Arc<Self> {
-        let (sender, _) = broadcast::channel(settings.buffer.max(1));
         Arc::new(Self {
             database,
             settings,
             delivered: Mutex::new(0),
-            sender,
+            subscribers: Mutex::new(Subscribers::default()),
+            next_subscriber: AtomicU64::new(0),
             ready: watch::Sender::new(false),
             closing: watch::Sender::new(false),
             clients: AtomicUsize::new(0),
-            watchers: Mutex::new(HashMap::new()),
-            next_watcher: AtomicU64::new(0),
             newest_seen: AtomicI64::new(0),
             behind_since: Mutex::new(None),
         })
@@ -231,39 +363,30 @@ impl ChangeFeed {
         (held, since.map_or(Duration::ZERO, |since| since.elapsed()))
     }
 
-    /// A place for a subscriber interested in what `filter` admits, or `None` past
-    /// `--max-stream-clients`.
+    /// A place for a subscriber to the changes `filter` admits, or `None` past
+    /// `--max-stream-clients`. Its mailbox stays empty until [`ClientSlot::subscribe`].
     pub fn take_slot(self: &Arc<Self>, filter: StationFilter) -> Option<ClientSlot> {
         let before = self.clients.fetch_add(1, Ordering::Relaxed);
-        let watcher = self.next_watcher.fetch_add(1, Ordering::Relaxed);
-        let wake = Arc::new(Notify::new());
-        self.watchers
+        let id = self.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let mailbox = Arc::new(Mailbox::default());
+        // Closed until the subscriber starts, so nothing piles up before it has a start point.
+        mailbox.inbox().overflowed = true;
+        self.subscribers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(
-                watcher,
-                Watcher {
+                id,
+                Subscription {
                     filter,
-                    wake: Arc::clone(&wake),
-                    unwoken_for: 0,
+                    mailbox: Arc::clone(&mailbox),
                 },
             );
         let slot = ClientSlot {
             feed: Arc::clone(self),
-            watcher,
-            wake,
+            id,
+            mailbox,
         };
         (before < self.settings.max_clients).then_some(slot)
-    }
-
-    /// A receiver of every change delivered from now on, and the id every change up to which
-    /// was delivered before it: read older ones from the log.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Change>>, i64) {
-        let delivered = self
-            .delivered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (self.sender.subscribe(), *delivered)
     }
 
     /// Waits, at most `patience`, until the changes in flight when the feed started are decided;
@@ -438,47 +561,20 @@ impl ChangeFeed {
             .await
     }
 
-    /// Hands `changes` to every subscriber and records that everything up to `through` is out.
+    /// Hands `changes` to the subscribers they concern and records that everything up to
+    /// `through` is out.
     fn publish(&self, changes: Vec<Arc<Change>>, through: i64) {
-        {
-            let mut delivered = self
-                .delivered
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for change in &changes {
-                // No receiver is not an error: nobody is listening right now.
-                let _ = self.sender.send(Arc::clone(change));
-            }
-            *delivered = (*delivered).max(through);
-        }
-        if changes.is_empty() {
-            return;
-        }
-        // Waking a subscriber costs a pass through its connection's task; one whose filter
-        // admits none of these changes is left asleep until half its buffer has filled.
-        let drain_at = (self.settings.buffer / 2).max(1);
-        let mut watchers = self
-            .watchers
+        let mut delivered = self
+            .delivered
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for watcher in watchers.values_mut() {
-            watcher.unwoken_for += changes.len();
-            let concerned = watcher.unwoken_for >= drain_at
-                || changes.iter().any(|change| {
-                    let reading = &change.reading;
-                    watcher.filter.admits(
-                        &reading.name,
-                        reading.timestamp,
-                        reading.temperature,
-                        reading.lat,
-                        reading.lon,
-                    )
-                });
-            if concerned {
-                watcher.unwoken_for = 0;
-                watcher.wake.notify_one();
-            }
+        if !changes.is_empty() {
+            self.subscribers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .deliver(&changes, self.settings.buffer.max(1));
         }
+        *delivered = (*delivered).max(through);
     }
 }
 

@@ -2,10 +2,10 @@
 //! `Last-Event-ID` from the change log, filtered like the list.
 //!
 //! A subscriber first replays from the log what it missed (up to where the instance's feed had
-//! delivered when it subscribed), then takes the feed's live changes. One that falls further
-//! behind the feed than its buffer while live is cut off: its client reconnects with the last
-//! id it got and replays the rest from the log, so nothing is lost and nothing is buffered
-//! without bound.
+//! delivered when it subscribed), then takes the live changes the feed puts in its mailbox (only
+//! those its filter admits). One whose mailbox fills up while live is cut off: its client
+//! reconnects with the last id it got and replays the rest from the log, so nothing is lost and
+//! nothing is buffered without bound.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +14,6 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::stream;
-use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -23,7 +21,7 @@ use crate::api::guard::Session;
 use crate::api::links::Origin;
 use crate::api::query::QueryPairs;
 use crate::api::stations::{Station, metadata};
-use crate::changes::{Change, ChangeKind, ClientSlot};
+use crate::changes::{Change, ChangeKind, ClientSlot, Overflowed};
 use crate::db::change_repository;
 use crate::domain::listing::{InvalidQuery, StationFilter, StationList};
 use crate::error::{ApiError, ErrorDetail, QueryParameterErrors};
@@ -153,7 +151,7 @@ pub async fn stream_stations(
             "the change feed has not started".into(),
         ));
     }
-    let (receiver, delivered) = feed.subscribe();
+    let delivered = slot.subscribe();
     // Also the caller's account check, before anything is sent.
     let pruned = session.read(change_repository::pruned_through).await?;
     let mut opening = format!("retry: {RECONNECT_AFTER_MS}\n\n");
@@ -192,11 +190,9 @@ pub async fn stream_stations(
         session,
         filter,
         origin,
-        receiver,
         sent_through: start,
         replay_through: (start < delivered).then_some(delivered),
         just_subscribed: true,
-        wrote_since_subscribing: false,
         keep_alive,
         cut_off: false,
         slot,
@@ -251,7 +247,6 @@ struct Subscriber {
     session: Session,
     filter: StationFilter,
     origin: Origin,
-    receiver: Receiver<Arc<Change>>,
     /// Every change up to here was sent (or filtered out).
     sent_through: i64,
     /// Replaying from the log up to here before going live.
@@ -259,9 +254,6 @@ struct Subscriber {
     /// No live change taken since the last subscription: falling behind now means the replay
     /// took long, not that the client is slow.
     just_subscribed: bool,
-    /// An event was written since the last subscription. One that falls behind without having
-    /// written any was asleep (its filter let nothing through), not slow.
-    wrote_since_subscribing: bool,
     keep_alive: Interval,
     closing: watch::Receiver<bool>,
     /// Fell behind while live: the stream ends after what is in hand.
@@ -287,92 +279,70 @@ impl Subscriber {
                     }
                 }
             }
-            // What the feed has published since the last look, then sleep until it publishes
-            // something this subscriber's filter admits.
-            let mut chunk = Vec::new();
-            let mut events = 0;
-            while events < CHANGES_PER_CHUNK {
-                match self.receiver.try_recv() {
-                    Ok(change) => {
-                        if self.take(&change, Taken::Live, &mut chunk) {
-                            events += 1;
-                        }
-                    }
-                    Err(TryRecvError::Lagged(_)) => {
-                        if let Some(chunk) = self.fell_behind(chunk) {
-                            return Some(chunk);
-                        }
-                        chunk = Vec::new();
-                        break;
-                    }
-                    Err(TryRecvError::Closed) => {
-                        return (!chunk.is_empty()).then(|| Bytes::from(chunk));
-                    }
-                    Err(TryRecvError::Empty) => break,
+            // What the feed has delivered since the last look; then sleep until more comes.
+            let changes = match self.slot.mailbox().take(CHANGES_PER_CHUNK) {
+                Ok(changes) => changes,
+                Err(Overflowed) => {
+                    self.fell_behind();
+                    continue;
                 }
+            };
+            if changes.is_empty() {
+                tokio::select! {
+                    biased;
+                    _ = self.closing.changed() => return None,
+                    () = self.slot.mailbox().arrival() => {}
+                    _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                }
+                continue;
+            }
+            let mut chunk = Vec::new();
+            for change in &changes {
+                self.take(change, Taken::Live, &mut chunk);
             }
             if !chunk.is_empty() {
                 return Some(Bytes::from(chunk));
-            }
-            if self.cut_off || self.replay_through.is_some() {
-                continue;
-            }
-            tokio::select! {
-                biased;
-                _ = self.closing.changed() => return None,
-                () = self.slot.wake().notified() => {}
-                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
             }
         }
     }
 
     /// The feed got more than the buffer ahead of this subscriber. Right after subscribing that
-    /// may be the replay's doing: subscribe again and replay the rest, once. So may a filter
-    /// that let nothing through: the feed wakes such a subscriber only now and then, and the
-    /// log holds what it slept through. Otherwise the client is too slow: send what is in hand
-    /// and end the stream.
-    fn fell_behind(&mut self, chunk: Vec<u8>) -> Option<Bytes> {
-        if self.just_subscribed || !self.wrote_since_subscribing {
-            // Once after subscribing: a client too slow for the replay itself would otherwise
-            // be replayed to for ever instead of being cut off.
+    /// may be the replay's doing: subscribe again and replay the rest, once. Otherwise the
+    /// client is too slow: end the stream.
+    fn fell_behind(&mut self) {
+        if self.just_subscribed {
+            // Only once: a client too slow for the replay itself would otherwise be replayed to
+            // for ever instead of being cut off.
             self.just_subscribed = false;
-            self.wrote_since_subscribing = !chunk.is_empty();
-            let (receiver, delivered) = self.slot.feed().subscribe();
-            self.receiver = receiver;
-            self.replay_through = Some(delivered);
-            return (!chunk.is_empty()).then(|| Bytes::from(chunk));
+            self.replay_through = Some(self.slot.subscribe());
+            return;
         }
         tracing::info!(
             sent_through = self.sent_through,
             "event stream client fell behind; disconnected (it resumes from the change log)"
         );
         self.cut_off = true;
-        (!chunk.is_empty()).then(|| Bytes::from(chunk))
     }
 
-    /// Appends `change` to `chunk` when it is new to this subscriber and passes its filter;
-    /// whether it did.
-    fn take(&mut self, change: &Change, taken: Taken, chunk: &mut Vec<u8>) -> bool {
+    /// Appends `change` to `chunk` when it is new to this subscriber and passes its filter.
+    fn take(&mut self, change: &Change, taken: Taken, chunk: &mut Vec<u8>) {
         if change.id <= self.sent_through {
-            return false;
+            return;
         }
         self.sent_through = change.id;
         if taken == Taken::Live {
             self.just_subscribed = false;
         }
         let reading = &change.reading;
-        let admitted = self.filter.admits(
+        if self.filter.admits(
             &reading.name,
             reading.timestamp,
             reading.temperature,
             reading.lat,
             reading.lon,
-        );
-        if admitted {
+        ) {
             chunk.extend_from_slice(&render(change, &self.origin));
-            self.wrote_since_subscribing = true;
         }
-        admitted
     }
 
     /// Sends the next page of the replay; `None` when there is nothing to send from it (the
