@@ -225,7 +225,8 @@ struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     stream_keep_alive_secs: u64,
     /// How many changes a stream client may fall behind before it is disconnected (it resumes
-    /// with `Last-Event-ID` and loses nothing); memory for them is shared by all clients.
+    /// with `Last-Event-ID` and loses nothing); a client's queue holds only the changes its
+    /// filters admit, as pointers to changes all clients share.
     #[arg(long, env = "STATION_STREAM_BUFFER", default_value_t = StreamSettings::default().buffer as u64,
           value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
     stream_buffer: u64,

@@ -270,7 +270,9 @@ impl Subscriber {
                 return None;
             }
             if let Some(through) = self.replay_through {
-                match self.replay_page(through).await {
+                // Boxed: kept inline, the replay's database call would make every idle
+                // stream's future that much larger for the whole life of the stream.
+                match Box::pin(self.replay_page(through)).await {
                     Ok(Some(chunk)) => return Some(chunk),
                     Ok(None) => continue,
                     Err(error) => {
