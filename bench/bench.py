@@ -911,8 +911,8 @@ def fanout_run(args: argparse.Namespace) -> int:
             "attached",
             "",
             "Each scenario on one fresh server: without subscribers, with them (streams filtered "
-            "to a station nobody posts to, so every change still passes through the feed to "
-            "each of them), and without again; the ratio is *with* over the mean of the two "
+            "to a station nobody posts to: the feed still looks up, for every change, whom it "
+            "concerns), and without again; the ratio is *with* over the mean of the two "
             "*without* cells. Goal: at least 0.90.",
             "",
             "| scenario | without (req/s) | with (req/s) | without again (req/s) | ratio | "
