@@ -5,17 +5,20 @@
 //! Each [`crate::startup::Application`] has its own registry (the exporter's recorder, never
 //! installed as the process-wide one), so servers sharing a process (the test suite) keep their
 //! counts apart. Everything a request touches is registered once: the per-request handles on
-//! first sight of their (route, method, status), the rest at start-up, so the hot path is a
-//! read-locked map lookup and two atomic updates. Label values are bounded: routes are the
-//! resource patterns (`/station/{id}/`, never a path with an id in it), methods a fixed list.
+//! first sight of their (route, method, status) in each worker's own map ([`WorkerRequests`]),
+//! the rest at start-up, so the hot path is a lookup no other worker touches and two atomic
+//! updates; the route's pattern comes from the resource that answered, not from matching the
+//! path again. Label values are bounded: routes are the resource patterns (`/station/{id}/`,
+//! never a path with an id in it), methods a fixed list.
 //!
 //! Gauges (pool use, queue depth) and the database's error totals are read when a scrape comes
 //! ([`Metrics::render`]), not kept up to date by every request; so are the event stream's
 //! clients and the change feed's lag.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder as _};
@@ -145,7 +148,6 @@ struct DatabaseReadings {
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    requests: RwLock<HashMap<RequestLabels, RequestHandles>>,
     /// In [`AuthOutcome::ALL`]'s order.
     auth_outcomes: [Counter; 5],
     ingested_rows: Counter,
@@ -208,47 +210,10 @@ impl Metrics {
             stream,
             handle: recorder.handle(),
             recorder,
-            requests: RwLock::new(HashMap::new()),
             auth_outcomes,
             ingested_rows,
             database,
         }
-    }
-
-    /// Counts a request answered with `status` after `elapsed`; `route` is the pattern of the
-    /// resource that matched, `None` when none did, and `method` one of a fixed set of names.
-    pub fn record_request(
-        &self,
-        route: Option<String>,
-        method: &'static str,
-        status: u16,
-        elapsed: Duration,
-    ) {
-        let labels = RequestLabels {
-            route: route.map_or(Cow::Borrowed(UNMATCHED_ROUTE), Cow::Owned),
-            method,
-            status,
-        };
-        let seconds = elapsed.as_secs_f64();
-        if let Some(handles) = self
-            .requests
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&labels)
-        {
-            handles.count.increment(1);
-            handles.duration.record(seconds);
-            return;
-        }
-        let mut requests = self
-            .requests
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let handles = requests
-            .entry(labels)
-            .or_insert_with_key(|labels| self.register_request(labels));
-        handles.count.increment(1);
-        handles.duration.record(seconds);
     }
 
     fn register_request(&self, labels: &RequestLabels) -> RequestHandles {
@@ -308,6 +273,48 @@ impl Metrics {
     /// scrapes ([`crate::startup::Application::run_until_stopped`] does it).
     pub fn run_upkeep(&self) {
         self.handle.run_upkeep();
+    }
+}
+
+/// One worker's counting of requests: its own map from a request's labels to their handles
+/// (registered with the shared registry on first sight), so counting a request takes no lock
+/// the workers share.
+pub struct WorkerRequests {
+    metrics: Arc<Metrics>,
+    handles: RefCell<HashMap<RequestLabels, RequestHandles>>,
+}
+
+impl WorkerRequests {
+    /// A worker's counts, kept in `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            handles: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a request answered with `status` after `elapsed`; `route` is the pattern of the
+    /// resource that matched ([`UNMATCHED_ROUTE`] when none did), and `method` one of a fixed
+    /// set of names.
+    pub fn record(
+        &self,
+        route: Cow<'static, str>,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let labels = RequestLabels {
+            route,
+            method,
+            status,
+        };
+        let seconds = elapsed.as_secs_f64();
+        let mut handles = self.handles.borrow_mut();
+        let handles = handles
+            .entry(labels)
+            .or_insert_with_key(|labels| self.metrics.register_request(labels));
+        handles.count.increment(1);
+        handles.duration.record(seconds);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Wiring: open the database, apply migrations, build shared state, bind, and serve.
 
 use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::auth::password::HashError;
 use crate::changes::{ChangeFeed, prune_change_log};
 use crate::config::{IdempotencySettings, Settings};
 use crate::db::{Database, DbError};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, WorkerRequests};
 use crate::pagination::CursorCodec;
 
 /// The `service_keys` entry holding the key that signs list cursors.
@@ -360,8 +361,12 @@ fn app(
     >,
 > {
     let cors = api::cors::policy(&state.http().cors_origins);
-    let metrics = state.metrics().cloned();
-    let counted = metrics.is_some();
+    // Each worker builds its own app, and so its own counts.
+    let requests = state
+        .metrics()
+        .cloned()
+        .map(|metrics| Rc::new(WorkerRequests::new(metrics)));
+    let counted = requests.is_some();
     App::new()
         .app_data(state)
         .configure(api::configure)
@@ -378,11 +383,11 @@ fn app(
         .wrap(Condition::new(
             counted,
             from_fn(move |req, next| {
-                let metrics = metrics.clone();
+                let requests = requests.clone();
                 async move {
                     // Always `Some` where this runs: the condition is that it is.
-                    match metrics {
-                        Some(metrics) => api::metrics::observe(metrics, req, next).await,
+                    match requests {
+                        Some(requests) => api::metrics::observe(requests, req, next).await,
                         None => next.call(req).await,
                     }
                 }

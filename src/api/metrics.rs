@@ -5,7 +5,9 @@
 //! credentials, so bind it to loopback or a private interface, never where the API's clients
 //! reach. It answers `/metrics` (GET, HEAD) only; the API's port has no `/metrics` at all.
 
+use std::borrow::Cow;
 use std::net::TcpListener;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,10 +15,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::{App, HttpResponse, HttpServer, ResponseError, guard, web};
+use actix_web::{App, HttpMessage as _, HttpResponse, HttpServer, ResponseError, guard, web};
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UNMATCHED_ROUTE, WorkerRequests};
 
 /// Where the scrape listener serves the metrics.
 pub const METRICS_PATH: &str = "/metrics";
@@ -24,11 +26,16 @@ pub const METRICS_PATH: &str = "/metrics";
 /// The media type of the Prometheus text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The pattern of the API resource that answers a request (`/station/{id}/`), put in its
+/// extensions by the resource itself, so counting it needs no second match of the path.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutePattern(pub &'static str);
+
 /// Middleware, outermost: counts each request by the pattern of the resource that answered it
 /// (`/station/{id}/`, never the path itself, so ids do not become label values), its method and
 /// status, and how long its answer took.
 pub async fn observe<B: MessageBody + 'static>(
-    metrics: Arc<Metrics>,
+    requests: Rc<WorkerRequests>,
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
@@ -37,15 +44,19 @@ pub async fn observe<B: MessageBody + 'static>(
     let answered = next.call(req).await;
     let elapsed = started.elapsed();
     match &answered {
-        Ok(response) => metrics.record_request(
-            response.request().match_pattern(),
-            method,
-            response.status().as_u16(),
-            elapsed,
-        ),
+        Ok(response) => {
+            let request = response.request();
+            let route = request
+                .extensions()
+                .get::<RoutePattern>()
+                .map(|pattern| Cow::Borrowed(pattern.0))
+                .or_else(|| request.match_pattern().map(Cow::Owned))
+                .unwrap_or(Cow::Borrowed(UNMATCHED_ROUTE));
+            requests.record(route, method, response.status().as_u16(), elapsed);
+        }
         // No response to read the route from; the error tells the status it will be answered.
-        Err(error) => metrics.record_request(
-            None,
+        Err(error) => requests.record(
+            Cow::Borrowed(UNMATCHED_ROUTE),
             method,
             error.as_response_error().status_code().as_u16(),
             elapsed,
