@@ -7,8 +7,7 @@
 //! counts apart. Everything a request touches is registered once: the per-request handles on
 //! first sight of their (route, method, status) in each worker's own map ([`WorkerRequests`]),
 //! the rest at start-up, so the hot path is a lookup no other worker touches and two atomic
-//! updates; the route's pattern comes from the resource that answered, not from matching the
-//! path again. Label values are bounded: routes are the resource patterns (`/station/{id}/`,
+//! updates. Label values are bounded: routes are the resource patterns (`/station/{id}/`,
 //! never a path with an id in it), methods a fixed list.
 //!
 //! Gauges (pool use, queue depth) and the database's error totals are read when a scrape comes

@@ -15,7 +15,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::{App, HttpMessage as _, HttpResponse, HttpServer, ResponseError, guard, web};
+use actix_web::{App, HttpResponse, HttpServer, ResponseError, guard, web};
 
 use crate::error::ApiError;
 use crate::metrics::{Metrics, UNMATCHED_ROUTE, WorkerRequests};
@@ -25,11 +25,6 @@ pub const METRICS_PATH: &str = "/metrics";
 
 /// The media type of the Prometheus text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// The pattern of the API resource that answers a request (`/station/{id}/`), put in its
-/// extensions by the resource itself, so counting it needs no second match of the path.
-#[derive(Debug, Clone, Copy)]
-pub struct RoutePattern(pub &'static str);
 
 /// Middleware, outermost: counts each request by the pattern of the resource that answered it
 /// (`/station/{id}/`, never the path itself, so ids do not become label values), its method and
@@ -45,13 +40,10 @@ pub async fn observe<B: MessageBody + 'static>(
     let elapsed = started.elapsed();
     match &answered {
         Ok(response) => {
-            let request = response.request();
-            let route = request
-                .extensions()
-                .get::<RoutePattern>()
-                .map(|pattern| Cow::Borrowed(pattern.0))
-                .or_else(|| request.match_pattern().map(Cow::Owned))
-                .unwrap_or(Cow::Borrowed(UNMATCHED_ROUTE));
+            let route = response
+                .request()
+                .match_pattern()
+                .map_or(Cow::Borrowed(UNMATCHED_ROUTE), Cow::Owned);
             requests.record(route, method, response.status().as_u16(), elapsed);
         }
         // No response to read the route from; the error tells the status it will be answered.

@@ -11,18 +11,17 @@
 //! which answers wherever GET does (HTTP's rule, which OpenAPI tools assume), and OPTIONS, DRF's
 //! metadata, which every API resource answers.
 
-use actix_web::dev::{HttpServiceFactory, ServiceRequest};
+use actix_web::dev::HttpServiceFactory;
 use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{
-    FromRequest, Handler, HttpMessage as _, HttpRequest, HttpResponse, Resource, Responder, Route,
+    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, Route,
     guard as route_guard, web,
 };
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::path::PathItem;
 
 use crate::api::guard::{self, RouteAccess};
-use crate::api::metrics::RoutePattern;
 use crate::api::negotiation::{self, MediaType};
 use crate::error::ApiError;
 
@@ -194,10 +193,7 @@ impl ApiResource {
             .fold(Resource::new(path).name(name), Resource::route)
             .route(options)
             .default_service(web::to(method_not_allowed))
-            .wrap(from_fn(move |req: ServiceRequest, next| {
-                req.extensions_mut().insert(RoutePattern(path));
-                guard::require(access, req, next)
-            }))
+            .wrap(from_fn(move |req, next| guard::require(access, req, next)))
             .wrap(from_fn(move |req, next| {
                 negotiation::negotiate(renders, req, next)
             }))
