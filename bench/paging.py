@@ -71,7 +71,7 @@ def row_sql(i: str) -> str:
         f"'station-' || ({i} % {STATIONS}), "
         f"{FIRST_TIMESTAMP} + ({i} / {STATIONS}) * {SECONDS_BETWEEN_READINGS}, "
         f"(({i} * 7919) % 6000) / 100.0 - 20, "
-        f"59 + ({i} % {STATIONS}) * 0.1, "
+        f"59 + (({i} % {STATIONS}) % 300) * 0.1, "
         f"10 + ({i} % {STATIONS}) * 0.1"
     )
 
