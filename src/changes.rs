@@ -84,6 +84,18 @@ pub struct Change {
 }
 
 impl Change {
+    /// Whether `filter` admits the reading (for a delete, as it was).
+    pub fn admitted_by(&self, filter: &StationFilter) -> bool {
+        let reading = &self.reading;
+        filter.admits(
+            &reading.name,
+            reading.timestamp,
+            reading.temperature,
+            reading.lat,
+            reading.lon,
+        )
+    }
+
     /// The change a log row records; `None` for a kind the log should not hold.
     pub fn from_row(row: ChangeRow) -> Option<Self> {
         Some(Self {
@@ -176,18 +188,16 @@ impl Subscribers {
         let Some(subscription) = self.by_id.remove(&id) else {
             return;
         };
-        let (ids, emptied) = match Self::station_of(&subscription.filter) {
-            Some(station) => match self.by_station.get_mut(station) {
-                Some(ids) => (ids, Some(station)),
-                None => return,
-            },
-            None => (&mut self.any_station, None),
-        };
-        ids.retain(|other| *other != id);
-        if ids.is_empty()
-            && let Some(station) = emptied
-        {
-            self.by_station.remove(station);
+        match Self::station_of(&subscription.filter) {
+            None => self.any_station.retain(|other| *other != id),
+            Some(station) => {
+                if let Some(ids) = self.by_station.get_mut(station) {
+                    ids.retain(|other| *other != id);
+                    if ids.is_empty() {
+                        self.by_station.remove(station);
+                    }
+                }
+            }
         }
     }
 
@@ -195,19 +205,15 @@ impl Subscribers {
     /// those that had nothing waiting.
     fn deliver(&self, changes: &[Arc<Change>], capacity: usize) {
         for change in changes {
-            let reading = &change.reading;
-            let of_station = self.by_station.get(&reading.name).into_iter().flatten();
+            let of_station = self
+                .by_station
+                .get(&change.reading.name)
+                .into_iter()
+                .flatten();
             for id in of_station.chain(&self.any_station) {
-                let Some(subscription) = self.by_id.get(id) else {
-                    continue;
-                };
-                if subscription.filter.admits(
-                    &reading.name,
-                    reading.timestamp,
-                    reading.temperature,
-                    reading.lat,
-                    reading.lon,
-                ) {
+                if let Some(subscription) = self.by_id.get(id)
+                    && change.admitted_by(&subscription.filter)
+                {
                     subscription.mailbox.put(change, capacity);
                 }
             }

@@ -165,6 +165,17 @@ fn reading_at(name: &str, temperature: f64) -> Value {
            "lat": 59.91, "lon": 10.75})
 }
 
+/// Creates `count` readings of stations `{prefix}-0`, `{prefix}-1`, … in one bulk request;
+/// the readings as stored.
+async fn create_many(app: &TestApp, prefix: &str, count: usize) -> Vec<Value> {
+    let body: Vec<Value> = (0..count)
+        .map(|n| reading_at(&format!("{prefix}-{n}"), 1.0))
+        .collect();
+    let response = app.post_json("/station/", &json!(body)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    json_body(response).await.as_array().unwrap().clone()
+}
+
 fn ids(events: &[Event]) -> Vec<i64> {
     events
         .iter()
@@ -574,24 +585,12 @@ async fn a_client_that_cannot_keep_up_is_cut_off_and_resumes_without_loss() {
     // Act: more changes than the sockets' buffers hold (here at most 6 MiB to receive and 4 MiB
     // to send, by net.ipv4.tcp_rmem and tcp_wmem): 100,000 events of about 190 bytes.
     for batch in 0..10 {
-        let body: Vec<Value> = (0..10_000)
-            .map(|n| reading_at(&format!("station-{batch}-{n}"), 1.0))
-            .collect();
-        let response = app.post_json("/station/", &json!(body)).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        created.extend(station_ids(
-            &json_body(response)
-                .await
-                .as_array()
-                .unwrap()
+        let stored = create_many(&app, &format!("station-{batch}"), 10_000).await;
+        created.extend(
+            stored
                 .iter()
-                .map(|data| Event {
-                    id: None,
-                    kind: "created".to_owned(),
-                    data: data.clone(),
-                })
-                .collect::<Vec<_>>(),
-        ));
+                .map(|data| data["id"].as_i64().expect("a reading id")),
+        );
     }
 
     // Assert: the stream ends early; resuming after its last event delivers the rest.
@@ -619,11 +618,7 @@ async fn a_filtered_stream_outlasts_many_changes_it_does_not_want() {
     // Act: far more changes to other stations than the buffer holds, in bursts, then one to
     // the station it wants.
     for batch in 0..5 {
-        let body: Vec<Value> = (0..200)
-            .map(|n| reading_at(&format!("garage-{batch}-{n}"), 1.0))
-            .collect();
-        let response = app.post_json("/station/", &json!(body)).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
+        create_many(&app, &format!("garage-{batch}"), 200).await;
     }
     let wanted = app
         .post_json("/station/", &reading_at("Kitchen", 21.5))
