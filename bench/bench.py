@@ -16,6 +16,8 @@ run. The table is also written to bench/results/.
                               # (retrieve also with metrics on)
     bench/run --fanout        # the event stream: 1,000 clients at 200 readings/s, and the API
                               # with 1,000 idle subscribers beside it
+    bench/run --metrics-ab    # retrieve at 64 connections, metrics off and on in alternating
+                              # cells (off, on, on, off, ...), and the median of the pairs' ratios
 """
 
 from __future__ import annotations
@@ -948,6 +950,73 @@ def fanout_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def metrics_ab_run(args: argparse.Namespace) -> int:
+    """Retrieve on SQLite with metrics off and on, in `--pairs` pairs of cells ordered off, on,
+    on, off, off, on, ... so that a drift of the machine's speed over the run falls on both sides
+    alike; each pair's on/off ratio of requests/s and of CPU per request, and their medians."""
+    import statistics
+
+    connections = METRICS_CONNECTIONS
+    ratios: list[tuple[float, float]] = []
+    rows_out: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        store = SqliteStore(workdir, args.rows)
+        try:
+            log(f"{store.title}, {args.rows:,} rows, retrieve at {connections} connections, "
+                f"{args.pairs} pairs of {args.seconds} s cells:")
+
+            def cell(metered: bool) -> Measurement:
+                options = ("--metrics-bind", f"127.0.0.1:{free_port()}") if metered else ()
+                service = start_service(store, args.rows, args.workers, workdir / "server.log",
+                                        options)
+                if metered:
+                    service.name = "metrics on"
+                try:
+                    time.sleep(0.5)
+                    return measure(service, "retrieve", connections, args.seconds)
+                finally:
+                    service.stop()
+
+            for pair in range(args.pairs):
+                order = (False, True) if pair % 2 == 0 else (True, False)
+                measured = {metered: cell(metered) for metered in order}
+                off, on = measured[False], measured[True]
+                rate = on.rps / off.rps if off.rps else 0.0
+                cpu = (on.cpu_us_per_request / off.cpu_us_per_request
+                       if off.cpu_us_per_request else 0.0)
+                ratios.append((rate, cpu))
+                rows_out.append(f"| {pair + 1} | {'off, on' if pair % 2 == 0 else 'on, off'} | "
+                                f"{off.rps:,.0f} / {on.rps:,.0f} | {rate:.3f} | "
+                                f"{off.cpu_us_per_request:.1f} / {on.cpu_us_per_request:.1f} | "
+                                f"{cpu:.3f} |")
+        finally:
+            store.close()
+    median_rate = statistics.median(rate for rate, _ in ratios)
+    median_cpu = statistics.median(cpu for _, cpu in ratios)
+    lines = [
+        f"# station-api metrics on / off, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- command: `{command_line()}`",
+        f"- commit: `{git_commit()}`",
+        f"- machine: {machine()}",
+        f"- SQLite, {args.rows:,} rows, basic auth, retrieve at {connections} connections, "
+        f"{args.seconds} s cells, each on a fresh server; metrics on is `--metrics-bind`",
+        "",
+        "| pair | order | req/s off / on | rate on / off | CPU us/req off / on | CPU on / off |",
+        "|---:|---|---:|---:|---:|---:|",
+        *rows_out,
+        "",
+        f"Median of {len(ratios)} pairs: rate on / off {median_rate:.3f}, CPU per request on / off "
+        f"{median_cpu:.3f}.",
+    ]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if not args.no_results_file:
+        write_result("metrics-", report)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short smoke run (what CI runs)")
@@ -975,6 +1044,10 @@ def main() -> int:
                         help="stream clients with --fanout")
     parser.add_argument("--stream-rate", type=int, default=200,
                         help="readings posted a second with --fanout")
+    parser.add_argument("--metrics-ab", action="store_true",
+                        help="retrieve with metrics off and on in alternating cells, and the "
+                             "median ratio")
+    parser.add_argument("--pairs", type=int, default=6, help="pairs of cells with --metrics-ab")
     args = parser.parse_args()
     if not args.no_build:
         build()
@@ -982,6 +1055,8 @@ def main() -> int:
         return instructions_run(args)
     if args.fanout:
         return fanout_run(args)
+    if args.metrics_ab:
+        return metrics_ab_run(args)
     return soak_run(args) if args.soak else load_run(args)
 
 

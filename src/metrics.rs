@@ -4,11 +4,15 @@
 //!
 //! Each [`crate::startup::Application`] has its own registry (the exporter's recorder, never
 //! installed as the process-wide one), so servers sharing a process (the test suite) keep their
-//! counts apart. Everything a request touches is registered once: the per-request handles on
-//! first sight of their (route, method, status) in each worker's own map ([`WorkerRequests`]),
-//! the rest at start-up, so the hot path is a lookup no other worker touches and two atomic
-//! updates. Label values are bounded: routes are the resource patterns (`/station/{id}/`,
-//! never a path with an id in it), methods a fixed list.
+//! counts apart. Everything but the requests is registered at start-up with the exporter.
+//!
+//! Requests are counted apart from the exporter, because every request is: each worker keeps
+//! its own tally per (route, method, status) ([`WorkerRequests`]), which only that worker
+//! writes, so counting a request is a map lookup and two plain stores that no other core waits
+//! on; a scrape adds the workers' tallies up. (The exporter's histogram appends every sample to
+//! a list the workers share until the next upkeep; `bench/run --metrics-ab` measured what that
+//! cost, see bench/README.md.) Label values are bounded: routes are the resource patterns
+//! (`/station/{id}/`, never a path with an id in it), methods a fixed list.
 //!
 //! Gauges (pool use, queue depth) and the database's error totals are read when a scrape comes
 //! ([`Metrics::render`]), not kept up to date by every request; so are the event stream's
@@ -16,11 +20,13 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder as _};
+use metrics::{Counter, Gauge, Key, KeyName, Label, Level, Metadata, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::auth::{Admission, AuthError};
@@ -51,6 +57,12 @@ pub const STREAM_CLIENTS: &str = "station_stream_clients";
 pub const CHANGE_FEED_HELD: &str = "station_change_feed_held_changes";
 /// How long the feed has been holding a change back; 0 when it has delivered all it read.
 pub const CHANGE_FEED_LAG: &str = "station_change_feed_lag_seconds";
+
+/// [`REQUESTS`]' help text.
+const REQUESTS_HELP: &str = "Requests answered, by route pattern, method and status.";
+/// [`REQUEST_DURATION`]'s help text.
+const REQUEST_DURATION_HELP: &str =
+    "Time until a request's answer was ready to send, by route pattern, method and status.";
 
 /// The route label of a request no resource matched (a 404, a redirect to the slashed path).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -116,19 +128,46 @@ impl AuthOutcome {
 }
 
 /// One request's label values; the route is a resource pattern, owned as actix hands it over.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct RequestLabels {
     route: Cow<'static, str>,
     method: &'static str,
     status: u16,
 }
 
-/// A (route, method, status)'s counter and latency histogram.
-#[derive(Debug)]
-struct RequestHandles {
-    count: Counter,
-    duration: Histogram,
+/// The requests of one (route, method, status) that one worker answered: how many took up to
+/// each latency bucket's bound (not cumulative; the last slot past the largest bound), and how
+/// long they took in all. One worker writes it, scrapes read it.
+#[derive(Debug, Default)]
+struct RequestTally {
+    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    nanoseconds: AtomicU64,
 }
+
+impl RequestTally {
+    /// Adds a request that took `elapsed`. Only the worker owning the tally calls this, so a
+    /// plain load and store suffice: no read-modify-write, whose locked bus cycle is what the
+    /// single writer spares.
+    fn add(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let slot = DURATION_BUCKETS.partition_point(|&bound| bound < seconds);
+        let nanoseconds = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        bump(&self.buckets[slot], 1);
+        bump(&self.nanoseconds, nanoseconds);
+    }
+}
+
+/// Adds `by` to a counter that only the calling thread writes.
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+/// Every worker's tallies, for scrapes to add up; a tally joins on its worker's first request
+/// of its labels.
+type Tallies = Mutex<Vec<(RequestLabels, Arc<RequestTally>)>>;
 
 /// Gauges and totals set from the database's own figures when a scrape comes.
 struct DatabaseReadings {
@@ -145,8 +184,9 @@ struct DatabaseReadings {
 
 /// The service's metrics: one per [`crate::startup::Application`], shared by its workers.
 pub struct Metrics {
-    recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Requests, by labels and worker.
+    request_tallies: Tallies,
     /// In [`AuthOutcome::ALL`]'s order.
     auth_outcomes: [Counter; 5],
     ingested_rows: Counter,
@@ -172,11 +212,7 @@ impl Metrics {
     /// A registry with every metric described and the fixed ones registered (at zero), reading
     /// its gauges from `database` and the change `feed`.
     pub fn new(database: Database, feed: Arc<ChangeFeed>) -> Self {
-        // Histograms, not the exporter's default summaries: buckets add up across instances.
-        let recorder = match PrometheusBuilder::new().set_buckets(&DURATION_BUCKETS) {
-            Ok(builder) => builder.build_recorder(),
-            Err(_) => unreachable!("the latency buckets are not empty"),
-        };
+        let recorder = PrometheusBuilder::new().build_recorder();
         describe(&recorder);
         let counter = |name: &'static str, labels: Vec<Label>| {
             recorder.register_counter(&Key::from_parts(name, labels), &METADATA)
@@ -207,28 +243,32 @@ impl Metrics {
         };
         Self {
             stream,
+            request_tallies: Mutex::default(),
             handle: recorder.handle(),
-            recorder,
             auth_outcomes,
             ingested_rows,
             database,
         }
     }
 
-    fn register_request(&self, labels: &RequestLabels) -> RequestHandles {
-        let labels = vec![
-            Label::new("route", labels.route.clone().into_owned()),
-            Label::new("method", labels.method),
-            Label::new("status", labels.status.to_string()),
-        ];
-        RequestHandles {
-            count: self
-                .recorder
-                .register_counter(&Key::from_parts(REQUESTS, labels.clone()), &METADATA),
-            duration: self
-                .recorder
-                .register_histogram(&Key::from_parts(REQUEST_DURATION, labels), &METADATA),
-        }
+    /// A tally a worker keeps for `labels`, added to what scrapes read.
+    fn register_request(&self, labels: &RequestLabels) -> Arc<RequestTally> {
+        let tally = Arc::new(RequestTally::default());
+        self.request_tallies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((labels.clone(), Arc::clone(&tally)));
+        tally
+    }
+
+    /// The requests' counter and latency histogram in the text format.
+    fn render_requests(&self) -> String {
+        render_tallies(
+            &self
+                .request_tallies
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// Counts one decision of the gate.
@@ -264,23 +304,21 @@ impl Metrics {
             .held
             .set(count(usize::try_from(held).unwrap_or(usize::MAX)));
         stream.lag.set(lag.as_secs_f64());
-        self.handle.render()
-    }
-
-    /// Moves the latency samples recorded since the last time into their buckets. The exporter
-    /// keeps each sample until then, so this must run every few seconds whether or not anyone
-    /// scrapes ([`crate::startup::Application::run_until_stopped`] does it).
-    pub fn run_upkeep(&self) {
-        self.handle.run_upkeep();
+        let mut text = self.handle.render();
+        if !text.is_empty() && !text.ends_with("\n\n") {
+            text.push('\n');
+        }
+        text.push_str(&self.render_requests());
+        text
     }
 }
 
-/// One worker's counting of requests: its own map from a request's labels to their handles
+/// One worker's counting of requests: its own map from a request's labels to its tally of them
 /// (registered with the shared registry on first sight), so counting a request takes no lock
-/// the workers share.
+/// and writes nothing the workers share.
 pub struct WorkerRequests {
     metrics: Arc<Metrics>,
-    handles: RefCell<HashMap<RequestLabels, RequestHandles>>,
+    tallies: RefCell<HashMap<RequestLabels, Arc<RequestTally>>>,
 }
 
 impl WorkerRequests {
@@ -288,7 +326,7 @@ impl WorkerRequests {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
             metrics,
-            handles: RefCell::new(HashMap::new()),
+            tallies: RefCell::new(HashMap::new()),
         }
     }
 
@@ -307,14 +345,73 @@ impl WorkerRequests {
             method,
             status,
         };
-        let seconds = elapsed.as_secs_f64();
-        let mut handles = self.handles.borrow_mut();
-        let handles = handles
+        let mut tallies = self.tallies.borrow_mut();
+        tallies
             .entry(labels)
-            .or_insert_with_key(|labels| self.metrics.register_request(labels));
-        handles.count.increment(1);
-        handles.duration.record(seconds);
+            .or_insert_with_key(|labels| self.metrics.register_request(labels))
+            .add(elapsed);
     }
+}
+
+/// The requests' counter and latency histogram in the text format: `tallies`, the workers'
+/// tallies, added up per label set, in label order.
+fn render_tallies(tallies: &[(RequestLabels, Arc<RequestTally>)]) -> String {
+    let mut totals: BTreeMap<RequestLabels, ([u64; DURATION_BUCKETS.len() + 1], u64)> =
+        BTreeMap::new();
+    for (labels, tally) in tallies {
+        let (buckets, nanoseconds) = totals.entry(labels.clone()).or_default();
+        for (total, bucket) in buckets.iter_mut().zip(&tally.buckets) {
+            *total = total.wrapping_add(bucket.load(Ordering::Relaxed));
+        }
+        *nanoseconds = nanoseconds.wrapping_add(tally.nanoseconds.load(Ordering::Relaxed));
+    }
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(text, "# HELP {REQUESTS} {REQUESTS_HELP}");
+    let _ = writeln!(text, "# TYPE {REQUESTS} counter");
+    for (labels, (buckets, _)) in &totals {
+        let count: u64 = buckets.iter().sum();
+        let _ = writeln!(text, "{REQUESTS}{{{}}} {count}", label_pairs(labels));
+    }
+    let _ = writeln!(text, "\n# HELP {REQUEST_DURATION} {REQUEST_DURATION_HELP}");
+    let _ = writeln!(text, "# TYPE {REQUEST_DURATION} histogram");
+    for (labels, (buckets, nanoseconds)) in &totals {
+        let pairs = label_pairs(labels);
+        let mut cumulative = 0_u64;
+        for (bound, in_bucket) in DURATION_BUCKETS.iter().zip(buckets) {
+            cumulative += in_bucket;
+            let _ = writeln!(
+                text,
+                "{REQUEST_DURATION}_bucket{{{pairs},le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count: u64 = buckets.iter().sum();
+        let seconds = Duration::from_nanos(*nanoseconds).as_secs_f64();
+        let _ = writeln!(
+            text,
+            "{REQUEST_DURATION}_bucket{{{pairs},le=\"+Inf\"}} {count}\n\
+             {REQUEST_DURATION}_sum{{{pairs}}} {seconds}\n\
+             {REQUEST_DURATION}_count{{{pairs}}} {count}"
+        );
+    }
+    text
+}
+
+/// `route="…",method="…",status="…"`, values escaped as the text format asks.
+fn label_pairs(labels: &RequestLabels) -> String {
+    let mut route = String::with_capacity(labels.route.len());
+    for character in labels.route.chars() {
+        match character {
+            '\\' => route.push_str("\\\\"),
+            '"' => route.push_str("\\\""),
+            '\n' => route.push_str("\\n"),
+            other => route.push(other),
+        }
+    }
+    format!(
+        "route=\"{route}\",method=\"{}\",status=\"{}\"",
+        labels.method, labels.status
+    )
 }
 
 /// A queue length as a gauge's value.
@@ -326,10 +423,6 @@ fn count(length: usize) -> f64 {
 /// Gives every metric its `# HELP` text (promtool's lint wants one for each).
 fn describe(recorder: &PrometheusRecorder) {
     let counters = [
-        (
-            REQUESTS,
-            "Requests answered, by route pattern, method and status.",
-        ),
         (
             AUTH_OUTCOMES,
             "Credential checks at the API's gate, by outcome: cache_hit (recently verified, no \
@@ -381,10 +474,52 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in gauges {
         recorder.describe_gauge(KeyName::from_const_str(name), None, help.into());
     }
-    recorder.describe_histogram(
-        KeyName::from_const_str(REQUEST_DURATION),
-        None,
-        "Time until a request's answer was ready to send, by route pattern, method and status."
-            .into(),
-    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(route: &'static str, status: u16) -> RequestLabels {
+        RequestLabels {
+            route: Cow::Borrowed(route),
+            method: "GET",
+            status,
+        }
+    }
+
+    #[test]
+    fn the_workers_tallies_add_up_per_label_set_with_inclusive_cumulative_buckets() {
+        let first_worker = Arc::new(RequestTally::default());
+        let second_worker = Arc::new(RequestTally::default());
+        let other = Arc::new(RequestTally::default());
+        first_worker.add(Duration::from_micros(250)); // on the first bound: in its bucket
+        first_worker.add(Duration::from_millis(3));
+        second_worker.add(Duration::from_millis(3));
+        second_worker.add(Duration::from_secs(11)); // past the largest bound
+        other.add(Duration::from_millis(1));
+        let tallies = vec![
+            (labels("/station/{id}/", 200), first_worker),
+            (labels("/a\"b\\c", 404), other),
+            (labels("/station/{id}/", 200), second_worker),
+        ];
+
+        let text = render_tallies(&tallies);
+
+        let series = "route=\"/station/{id}/\",method=\"GET\",status=\"200\"";
+        for expected in [
+            format!("{REQUESTS}{{{series}}} 4\n"),
+            format!("{REQUEST_DURATION}_bucket{{{series},le=\"0.00025\"}} 1\n"),
+            format!("{REQUEST_DURATION}_bucket{{{series},le=\"0.0025\"}} 1\n"),
+            format!("{REQUEST_DURATION}_bucket{{{series},le=\"0.005\"}} 3\n"),
+            format!("{REQUEST_DURATION}_bucket{{{series},le=\"10\"}} 3\n"),
+            format!("{REQUEST_DURATION}_bucket{{{series},le=\"+Inf\"}} 4\n"),
+            format!("{REQUEST_DURATION}_sum{{{series}}} 11.00625\n"),
+            format!("{REQUEST_DURATION}_count{{{series}}} 4\n"),
+            format!("{REQUESTS}{{route=\"/a\\\"b\\\\c\",method=\"GET\",status=\"404\"}} 1\n"),
+        ] {
+            assert!(text.contains(&expected), "{expected}in:\n{text}");
+        }
+        assert_eq!(text.matches("# TYPE ").count(), 2);
+    }
 }

@@ -71,14 +71,10 @@ pub struct Application {
 struct MetricsListener {
     port: u16,
     server: Server,
-    metrics: Arc<Metrics>,
 }
 
 /// How often the change log is pruned of changes older than its retention.
 const CHANGE_LOG_PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
-
-/// How often latency samples are moved into their buckets (the exporter's own default).
-const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 impl Application {
     /// Opens the database, applies migrations and binds the listener; serving starts with
@@ -196,11 +192,7 @@ impl Application {
                     path = api::metrics::METRICS_PATH,
                     "metrics listening (no authentication: keep this address private)"
                 );
-                Some(MetricsListener {
-                    port,
-                    server,
-                    metrics,
-                })
+                Some(MetricsListener { port, server })
             }
             _ => None,
         };
@@ -264,9 +256,8 @@ impl Application {
         ));
         let scraping = self.metrics.map(|listener| {
             let handle = listener.server.handle();
-            let upkeep = actix_web::rt::spawn(keep_metrics_up(listener.metrics));
             let serving = actix_web::rt::spawn(listener.server);
-            (handle, upkeep, serving)
+            (handle, serving)
         });
         let feeding = actix_web::rt::spawn(Arc::clone(&self.change_feed).run());
         let pruning_changes = actix_web::rt::spawn(prune_change_log(
@@ -281,8 +272,7 @@ impl Application {
         pruning_changes.abort();
         pruning.abort();
         renewing.abort();
-        if let Some((handle, upkeep, serving)) = scraping {
-            upkeep.abort();
+        if let Some((handle, serving)) = scraping {
             handle.stop(true).await;
             let _ = serving.await;
         }
@@ -308,15 +298,6 @@ async fn prune_idempotency_keys(database: Database, ttl: Duration) {
             Ok(pruned) => tracing::debug!(pruned, "pruned expired idempotency keys"),
             Err(error) => tracing::warn!(error = %error, "pruning idempotency keys failed"),
         }
-    }
-}
-
-/// Moves latency samples into their buckets every few seconds, so they never pile up between
-/// scrapes (or without any).
-async fn keep_metrics_up(metrics: Arc<Metrics>) {
-    loop {
-        actix_web::rt::time::sleep(METRICS_UPKEEP_EVERY).await;
-        metrics.run_upkeep();
     }
 }
 
