@@ -14,6 +14,7 @@ pub mod expect_continue;
 pub mod export;
 pub mod guard;
 pub mod health;
+pub mod home;
 pub mod idempotency;
 pub mod latest;
 pub mod links;
@@ -89,7 +90,7 @@ fn routes() -> Routes {
             ApiResource::new(
                 "/station/latest/",
                 "station-latest",
-                RouteAccess::Readings,
+                RouteAccess::HomeData,
                 JSON_ONLY,
                 latest::latest_options,
             )
@@ -99,7 +100,7 @@ fn routes() -> Routes {
             ApiResource::new(
                 "/station/stream/",
                 "station-stream",
-                RouteAccess::Readings,
+                RouteAccess::HomeData,
                 EVENT_STREAMS,
                 stream::stream_options,
             )
@@ -109,7 +110,7 @@ fn routes() -> Routes {
             ApiResource::new(
                 "/station/aggregate/",
                 "station-aggregate",
-                RouteAccess::Readings,
+                RouteAccess::HomeData,
                 JSON_ONLY,
                 aggregate::aggregate_options,
             )
@@ -157,6 +158,7 @@ fn routes() -> Routes {
 /// Registers every route of the service, and Swagger UI over the document they make.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let document = openapi::complete(routes().register(cfg));
+    cfg.service(home::scope());
     cfg.service(SwaggerUi::new("/swagger-ui/{_:.*}").url(OPENAPI_PATH, document));
 }
 

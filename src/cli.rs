@@ -15,7 +15,9 @@ use crate::auth::AuthSettings;
 use crate::auth::password::{HashCost, PasswordHasher};
 use crate::auth::throttle::ThrottleSettings;
 use crate::auth::token::{NewKey, now_unix_seconds};
-use crate::config::{HttpSettings, IdempotencySettings, Settings, StreamSettings};
+use crate::config::{
+    HomeSettings, HttpSettings, IdempotencySettings, MapTiles, Settings, StreamSettings,
+};
 use crate::db::models::NewTokenRow;
 use crate::db::{Database, DatabaseSettings, SqliteSynchronous, redact_password, token_repository};
 use crate::domain::token::NewToken;
@@ -283,6 +285,21 @@ struct ServeArgs {
     /// The most password hashes computed at once (default: one per CPU core).
     #[arg(long, env = "STATION_MAX_CONCURRENT_HASHES")]
     max_concurrent_hashes: Option<usize>,
+    /// Make the /home/ page, and the reads it makes (latest readings, aggregates, the stream),
+    /// public, as the textbook's `home` view was; everything else still needs credentials.
+    /// Unset: the page asks for staff credentials.
+    #[arg(long, env = "STATION_PUBLIC_HOME")]
+    public_home: bool,
+    /// A map tile URL template the /home/ page may load tiles from, e.g.
+    /// https://tile.openstreetmap.org/{z}/{x}/{y}.png. Unset: the map shows a world outline
+    /// served by the binary, and the page loads nothing from elsewhere.
+    #[arg(long, env = "STATION_MAP_TILE_URL", value_name = "TEMPLATE",
+          value_parser = crate::api::home::parse_tile_url)]
+    map_tile_url: Option<MapTiles>,
+    /// The attribution shown with the tiles (HTML); the default is OpenStreetMap's.
+    #[arg(long, env = "STATION_MAP_ATTRIBUTION", value_name = "HTML",
+          default_value = crate::api::home::OPENSTREETMAP_ATTRIBUTION)]
+    map_attribution: String,
 }
 
 impl ServeArgs {
@@ -304,6 +321,13 @@ impl ServeArgs {
                 .filter(|host| !host.is_empty())
                 .collect(),
             cors_origins: self.cors_origins.clone(),
+            home: HomeSettings {
+                public: self.public_home,
+                map_tiles: self.map_tile_url.clone().map(|tiles| MapTiles {
+                    attribution: self.map_attribution.clone(),
+                    ..tiles
+                }),
+            },
             max_connections: self
                 .max_connections
                 .map(|most| usize::try_from(most).unwrap_or(usize::MAX)),

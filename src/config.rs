@@ -76,6 +76,29 @@ pub struct HttpSettings {
     /// The most connections served at once, all workers together; `None` to derive it from the
     /// process's open-file limit.
     pub max_connections: Option<usize>,
+    /// The `/home/` page.
+    pub home: HomeSettings,
+}
+
+/// Settings of the `/home/` page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HomeSettings {
+    /// Anyone may see the page and the reads it makes (latest, aggregate, stream); otherwise
+    /// they need staff credentials (the page) or `read` access (the reads).
+    pub public: bool,
+    /// Map tiles the page may load from elsewhere; `None`: a world outline served by us alone.
+    pub map_tiles: Option<MapTiles>,
+}
+
+/// A tile server for the page's map (`--map-tile-url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapTiles {
+    /// A Leaflet URL template, e.g. `https://tile.openstreetmap.org/{z}/{x}/{y}.png`.
+    pub url_template: String,
+    /// Where the tiles come from, as the page's content security policy names it.
+    pub source: String,
+    /// The attribution the tiles' licence asks for (HTML).
+    pub attribution: String,
 }
 
 impl Default for HttpSettings {
@@ -93,6 +116,7 @@ impl Default for HttpSettings {
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             max_connections: None,
+            home: HomeSettings::default(),
         }
     }
 }

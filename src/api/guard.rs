@@ -140,21 +140,36 @@ pub enum RouteAccess {
     Readings,
     /// Staff only, whatever the method.
     StaffOnly,
+    /// Readings the home page reads: as [`Self::Readings`], but with `--public-home` anyone
+    /// may read them without credentials.
+    HomeData,
+    /// The home page itself: staff, or anyone with `--public-home`.
+    HomePage,
 }
 
 impl RouteAccess {
     /// What `method` on such a route needs.
     pub fn needs(self, method: &Method) -> Permission {
         match (self, method) {
-            (Self::StaffOnly, _) => Permission::Staff,
-            (Self::Readings, &Method::GET | &Method::HEAD | &Method::OPTIONS) => {
+            (Self::StaffOnly | Self::HomePage, _) => Permission::Staff,
+            (Self::Readings | Self::HomeData, &Method::GET | &Method::HEAD | &Method::OPTIONS) => {
                 Permission::ReadReadings
             }
-            (Self::Readings, &Method::POST) => Permission::WriteReadings,
-            (Self::Readings, _) => Permission::Staff,
+            (Self::Readings | Self::HomeData, &Method::POST) => Permission::WriteReadings,
+            (Self::Readings | Self::HomeData, _) => Permission::Staff,
         }
     }
+
+    /// Whether `--public-home` lets anyone make such a request without credentials: reads of
+    /// the page and of what it shows, nothing else.
+    fn opened_by_public_home(self, method: &Method) -> bool {
+        matches!(self, Self::HomeData | Self::HomePage)
+            && matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+    }
 }
+
+/// How the request log names a caller `--public-home` let in without credentials.
+const ANONYMOUS_CALLER: &str = "anonymous";
 
 /// Who made the request, for the request log; set once the gate knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +241,16 @@ pub async fn require(
         state.http.trust_proxy,
     );
     let authorization = req.headers().get(header::AUTHORIZATION);
+    // Credentials, when a caller sends them anyway, are still checked (DRF's way): a wrong
+    // password is a 401 even where none is needed.
+    if authorization.is_none()
+        && state.http.home.public
+        && access.opened_by_public_home(req.method())
+    {
+        req.extensions_mut()
+            .insert(CallerName(ANONYMOUS_CALLER.to_owned()));
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let admission = state
         .authenticator
         .admit(authorization.map(|value| value.as_bytes()), client)

@@ -21,6 +21,7 @@ mod exit;
 mod expect_continue;
 mod generated;
 mod headers;
+mod home;
 mod malformed;
 
 mod aggregate;
