@@ -4,7 +4,6 @@
 // promises one (a new reading shows within 2 seconds).
 //
 //   npm test                                       # after npm run build
-//   STATION_HOME_SHIM=1 npm test                   # a binary that does not serve /home/ yet
 
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -14,8 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DESKTOP, PHONE, launch, measureTransfer, openContext } from './support/browser.js';
 import { CITIES, manyStations, series, showcase } from './support/data.js';
-import { StationServer, WEB_DIR, binaryFlags, freePort } from './support/server.js';
-import { homeFor } from './support/shim.js';
+import { StationServer, WEB_DIR, freePort } from './support/server.js';
 
 const SCREENSHOTS = join(WEB_DIR, '..', 'target', 'home-screenshots');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -33,13 +31,13 @@ after(async () => {
   await browser?.close();
 });
 
-// Opens the page and waits until the list shows `count` stations.
-async function openHome(home, { credentials = true, viewport = DESKTOP, isMobile = false, hash = '', count } = {}) {
+// Opens the page `server` serves and waits until the list shows `count` stations.
+async function openHome(server, { credentials = true, viewport = DESKTOP, isMobile = false, hash = '', count } = {}) {
   const { context, record } = await openContext(browser, { credentials, viewport, isMobile });
   const page = await context.newPage();
   const transfer = await measureTransfer(page);
   const started = Date.now();
-  const response = await page.goto(`${home.origin}/home/${hash}`);
+  const response = await page.goto(`${server.origin}/home/${hash}`);
   if (count !== undefined) {
     const text = count === 1 ? '1 station' : `${count.toLocaleString('en-US')} stations`;
     await page.locator('#station-count', { hasText: new RegExp(`^${text}$`) }).waitFor({ timeout: 30_000 });
@@ -59,7 +57,6 @@ async function chartTable(page) {
 
 describe('the home page against the API', () => {
   let server;
-  let home;
   let api;
   let seededAt;
 
@@ -70,16 +67,13 @@ describe('the home page against the API', () => {
     // A dozen cities, the last two hours a minute apart; Lima's last reading is 10 minutes
     // old, more than 3 intervals of 10 s: late.
     await api.postMany(showcase(seededAt, { hours: 2 }));
-    home = await homeFor(server);
-    if (home.shim) console.log('through the stand-in for /home/ (STATION_HOME_SHIM=1): the binary does not serve it');
   });
   after(async () => {
-    await home?.close();
     await server?.dispose();
   });
 
   test('loads with no errors, nothing off the origin, under 300 KiB, showing what the API holds', async () => {
-    const { context, page, record, transfer, loadedMs } = await openHome(home, { count: CITIES.length });
+    const { context, page, record, transfer, loadedMs } = await openHome(server, { count: CITIES.length });
     try {
       figure('first load, 12 stations: list shown after (ms)', loadedMs);
       await page.locator('#connection[data-state="open"]').waitFor();
@@ -124,7 +118,7 @@ describe('the home page against the API', () => {
       await page.locator('#chart-summary', { hasText: /^Anchorage, the last 24 hours: 121 readings/ }).waitFor({ timeout: 2000 });
 
       // Nothing left the origin, nothing went wrong.
-      const origin = new URL(home.origin).origin;
+      const origin = new URL(server.origin).origin;
       const outside = record.requests.filter((url) => !url.startsWith('data:') && new URL(url).origin !== origin);
       assert.deepEqual(outside, [], 'requests off the origin');
       // And on it, only the page's own files and the API: no /favicon.ico, no public dir.
@@ -136,7 +130,7 @@ describe('the home page against the API', () => {
       // The licences of what the page ships are among its assets, linked from the page.
       const licences = await page.locator('a', { hasText: 'Third-party licences' }).getAttribute('href');
       assert.match(licences, /^\/home\/assets\/licences-[\w-]+\.txt$/);
-      const text = await (await context.request.get(home.origin + licences)).text();
+      const text = await (await context.request.get(server.origin + licences)).text();
       for (const name of ['leaflet 1.9.4', 'uplot 1.6.32', 'topojson-client 3.1.0', 'world-atlas 2.0.2', 'Natural Earth']) {
         assert.ok(text.includes(name), `licences: ${name}`);
       }
@@ -157,7 +151,7 @@ describe('the home page against the API', () => {
   });
 
   test('a posted reading appears within 2 seconds, highlighted, and extends the chart', async () => {
-    const { context, page, record } = await openHome(home, { count: CITIES.length, hash: '#station=Oslo&period=1h' });
+    const { context, page, record } = await openHome(server, { count: CITIES.length, hash: '#station=Oslo&period=1h' });
     try {
       await page.locator('#connection[data-state="open"]').waitFor();
       await page.locator('#chart-heading', { hasText: 'Temperature at Oslo' }).waitFor();
@@ -210,7 +204,7 @@ describe('the home page against the API', () => {
   });
 
   test('keyboard: Tab reaches the list, arrows, Home, End and Enter choose the charted station', async () => {
-    const { context, page } = await openHome(home, { count: CITIES.length + 1 });
+    const { context, page } = await openHome(server, { count: CITIES.length + 1 });
     try {
       await page.locator('#chart-heading', { hasText: 'Temperature at Anchorage' }).waitFor();
       await page.focus('#sort');
@@ -263,7 +257,7 @@ describe('the home page against the API', () => {
 
   test('axe finds no accessibility violations, on a desktop or a phone, with the table open', async () => {
     for (const [label, viewport, isMobile] of [['desktop', DESKTOP, false], ['phone', PHONE, true]]) {
-      const { context, page } = await openHome(home, { viewport, isMobile, hash: '#station=Oslo' });
+      const { context, page } = await openHome(server, { viewport, isMobile, hash: '#station=Oslo' });
       try {
         await page.locator('#station-list li').first().waitFor();
         await page.locator('#chart canvas').first().waitFor();
@@ -282,7 +276,7 @@ describe('the home page against the API', () => {
   });
 
   test('survives a server restart and catches up with what happened meanwhile', async () => {
-    const { context, page, record } = await openHome(home, { count: CITIES.length + 1 });
+    const { context, page, record } = await openHome(server, { count: CITIES.length + 1 });
     try {
       await page.locator('#connection[data-state="open"]').waitFor();
       // One event seen, so the page has an id to resume from.
@@ -323,7 +317,7 @@ describe('the home page against the API', () => {
   test('screenshots at desktop and phone widths; nothing wider than a phone', async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     for (const [label, viewport, isMobile] of [['desktop', DESKTOP, false], ['phone', PHONE, true]]) {
-      const { context, page } = await openHome(home, { viewport, isMobile, hash: '#station=Oslo' });
+      const { context, page } = await openHome(server, { viewport, isMobile, hash: '#station=Oslo' });
       try {
         await page.locator('#station-list li').first().waitFor();
         await page.locator('#chart canvas').first().waitFor();
@@ -343,8 +337,7 @@ describe('the home page against the API', () => {
 describe('an empty database', () => {
   test('says there are no readings yet, then shows the first one', async () => {
     const server = await new StationServer().start();
-    const home = await homeFor(server);
-    const { context, page, record } = await openHome(home);
+    const { context, page, record } = await openHome(server);
     try {
       await page.locator('#list-message', { hasText: 'No readings yet' }).waitFor({ timeout: 10_000 });
       await page.locator('#connection[data-state="open"]').waitFor();
@@ -356,7 +349,6 @@ describe('an empty database', () => {
       assert.deepEqual(record.consoleErrors, []);
     } finally {
       await context.close();
-      await home.close();
       await server.dispose();
     }
   });
@@ -364,24 +356,19 @@ describe('an empty database', () => {
 
 describe('who may see the page', () => {
   const servers = [];
-  const homes = [];
   after(async () => {
-    for (const h of homes) await h.close();
     for (const s of servers) await s.dispose();
   });
 
-  test('without credentials /home/ is a Basic challenge', async (t) => {
+  test('without credentials /home/ is a Basic challenge', async () => {
     const server = await new StationServer().start();
     servers.push(server);
-    const home = await homeFor(server);
-    homes.push(home);
-    if (home.shim) return t.skip('the stand-in for /home/ does not check credentials');
     const { context } = await openContext(browser, { credentials: false });
     try {
       const page = await context.newPage();
-      const challenge = page.waitForResponse((r) => r.url() === `${home.origin}/home/`);
+      const challenge = page.waitForResponse((r) => r.url() === `${server.origin}/home/`);
       // With no credentials to give, Chromium ends the navigation with an auth error.
-      const navigation = await page.goto(`${home.origin}/home/`).then(
+      const navigation = await page.goto(`${server.origin}/home/`).then(
         () => 'loaded',
         (error) => error.message,
       );
@@ -391,25 +378,19 @@ describe('who may see the page', () => {
       assert.equal(await page.locator('#station-list').count(), 0);
       // The page's data is not open either.
       for (const path of ['/home/config.json', '/station/latest/', '/station/stream/']) {
-        assert.equal((await fetch(home.origin + path)).status, 401, path);
+        assert.equal((await fetch(server.origin + path)).status, 401, path);
       }
     } finally {
       await context.close();
     }
   });
 
-  test('with --public-home it loads, live, without credentials', async (t) => {
-    if (!binaryFlags().publicHome) {
-      if (process.env.STATION_HOME_SHIM === '1') return t.skip('this binary has no --public-home');
-      assert.fail('this binary has no --public-home flag');
-    }
+  test('with --public-home it loads, live, without credentials', async () => {
     const server = await new StationServer({ publicHome: true }).start();
     servers.push(server);
     const api = server.api();
     await api.post(series(CITIES[0], { end: now(), seconds: 600, step: 60 }));
-    const home = await homeFor(server);
-    homes.push(home);
-    const { context, page, record } = await openHome(home, { credentials: false, count: 1 });
+    const { context, page, record } = await openHome(server, { credentials: false, count: 1 });
     try {
       await page.locator('#connection[data-state="open"]').waitFor();
       await page.locator('#chart canvas').first().waitFor();
@@ -421,7 +402,7 @@ describe('who may see the page', () => {
     }
   });
 
-  test('a configured tile URL adds tiles and their attribution, and nothing else leaves', async (t) => {
+  test('a configured tile URL adds tiles and their attribution, and nothing else leaves', async () => {
     // A tile server of our own on another port stands for OpenStreetMap.
     const png = Buffer.from(
       'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
@@ -433,24 +414,16 @@ describe('who may see the page', () => {
     const tileUrl = `http://localhost:${tilePort}/{z}/{x}/{y}.png`;
     const attribution = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors';
     try {
-      const flags = binaryFlags();
-      const viaFlags = flags.mapTileUrl;
-      if (!viaFlags && process.env.STATION_HOME_SHIM !== '1') assert.fail('this binary has no --map-tile-url flag');
-      const server = new StationServer(viaFlags ? { tileUrl, extraArgs: flags.mapAttribution ? ['--map-attribution', attribution] : [] } : {});
+      const server = new StationServer({ tileUrl, extraArgs: ['--map-attribution', attribution] });
       servers.push(server);
       await server.start();
       await server.api().post({ name: 'Oslo', timestamp: now(), temperature: 1, lat: 59.91, lon: 10.75 });
-      const home = await homeFor(server, { tileUrl, attribution });
-      homes.push(home);
-      if (!home.shim && !viaFlags) return t.skip('no way to configure tiles');
-      const { context, page, record } = await openHome(home, { count: 1 });
+      const { context, page, record } = await openHome(server, { count: 1 });
       try {
         await page.locator('.leaflet-tile-loaded').first().waitFor({ timeout: 10_000 });
         const origins = new Set(record.requests.filter((u) => !u.startsWith('data:')).map((u) => new URL(u).origin));
-        assert.deepEqual([...origins].sort(), [new URL(home.origin).origin, `http://localhost:${tilePort}`].sort());
-        if (home.shim || flags.mapAttribution) {
-          assert.match(await page.locator('.leaflet-control-attribution').textContent(), /OpenStreetMap contributors/);
-        }
+        assert.deepEqual([...origins].sort(), [new URL(server.origin).origin, `http://localhost:${tilePort}`].sort());
+        assert.match(await page.locator('.leaflet-control-attribution').textContent(), /OpenStreetMap contributors/);
         assert.deepEqual(record.consoleErrors, [], 'console errors (a CSP refusal would show here)');
       } finally {
         await context.close();
@@ -464,7 +437,6 @@ describe('who may see the page', () => {
 
 describe('1,000 stations and 30 days of readings', () => {
   let server;
-  let home;
   const DAYS = 30;
   const STEP = 10;
 
@@ -482,15 +454,13 @@ describe('1,000 stations and 30 days of readings', () => {
     started = Date.now();
     await api.postMany(month, 1000);
     figure('setup: 259,200 readings posted in 1,000-reading bodies (ms)', Date.now() - started);
-    home = await homeFor(server);
   });
   after(async () => {
-    await home?.close();
     await server?.dispose();
   });
 
   test('the list shows all, search narrows it, the map has every marker, the 30-day chart draws', async () => {
-    const { context, page, record, transfer, loadedMs } = await openHome(home, { count: 1000 });
+    const { context, page, record, transfer, loadedMs } = await openHome(server, { count: 1000 });
     try {
       figure('1,000 stations: navigation to all listed (ms)', loadedMs);
       await page.locator('#chart canvas').first().waitFor();

@@ -7,19 +7,16 @@ import { join } from 'node:path';
 import { DESKTOP, launch, openContext } from './support/browser.js';
 import { showcase } from './support/data.js';
 import { StationServer, WEB_DIR } from './support/server.js';
-import { homeFor } from './support/shim.js';
 
 const out = join(WEB_DIR, 'screenshots', 'home.png');
 const server = await new StationServer().start();
-let home;
 let browser;
 try {
   await server.api().postMany(showcase(Math.floor(Date.now() / 1000)));
-  home = await homeFor(server);
   browser = await launch();
   const { context, record } = await openContext(browser, { viewport: DESKTOP });
   const page = await context.newPage();
-  await page.goto(`${home.origin}/home/#station=Oslo`);
+  await page.goto(`${server.origin}/home/#station=Oslo`);
   await page.locator('#connection[data-state="open"]').waitFor();
   await page.locator('#chart canvas').first().waitFor();
   await page.waitForTimeout(1000); // the outline and the chart's first frame
@@ -29,6 +26,5 @@ try {
   console.log(`wrote ${out}`);
 } finally {
   await browser?.close();
-  await home?.close();
   await server.dispose();
 }

@@ -24,21 +24,6 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
-// Which of the home page's flags this binary knows (the Rust side may land after this page).
-let flagsKnown;
-export function binaryFlags() {
-  if (!flagsKnown) {
-    const help = spawnSync(BIN, ['serve', '--help'], { encoding: 'utf8' });
-    if (help.error) throw new Error(`cannot run ${BIN}: ${help.error.message} (set STATION_API_BIN)`);
-    flagsKnown = {
-      publicHome: help.stdout.includes('--public-home'),
-      mapTileUrl: help.stdout.includes('--map-tile-url'),
-      mapAttribution: help.stdout.includes('--map-attribution'),
-    };
-  }
-  return flagsKnown;
-}
-
 // One database in its own temporary directory, and the server process on it (which can be
 // killed and started again on the same port and database).
 export class StationServer {
