@@ -9,7 +9,8 @@ p50/p99 latency, errors, the server's peak RSS and the ratio to the ceiling meas
 run. The table is also written to bench/results/.
 
     bench/run                 # full run: 5 scenarios x 1/16/64/256 connections, 10 s each
-    bench/run --postgres-url postgres://postgres@127.0.0.1/postgres   # and on PostgreSQL too
+    bench/run --postgres-url postgres://postgres@127.0.0.1/postgres   # and on PostgreSQL too,
+                              # also against a PostgreSQL ceiling (examples/pg_ceiling.rs)
     bench/run --quick         # smoke run for CI: 2 s, 16 connections, 1,000 rows
     bench/run --soak          # 10 minutes of the mixed load at a steady rate, RSS every 10 s
     bench/run --instructions  # instructions per request (callgrind), repeatable on a noisy machine
@@ -175,7 +176,7 @@ def build() -> None:
     started = time.monotonic()
     subprocess.run(
         ["cargo", "build", "--profile", "dist", "--locked", "--bin", "station-api",
-         "--example", "ceiling", "--example", "fanout"],
+         "--example", "ceiling", "--example", "pg_ceiling", "--example", "fanout"],
         cwd=ROOT, check=True,
     )
     log(f"the dist build took {time.monotonic() - started:.0f} s")
@@ -191,6 +192,34 @@ def start_ceiling(workers: int) -> Server:
     wait_until_listening(port, process)
     return Server("ceiling", process, port, {"BENCH_AUTH": "", "BENCH_ROWS": "10000"})
 
+
+def start_pg_ceiling(database_url: str, workers: int) -> Server:
+    """examples/pg_ceiling.rs on `database_url`: a prepared statement per request, 8 connections,
+    no auth, no count."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ROOT / "target/dist/examples/pg_ceiling"), "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--database-url", database_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_until_listening(port, process)
+    server = Server("pg ceiling", process, port, {"BENCH_AUTH": "", "BENCH_ROWS": "10000"})
+    # The pool connects as each worker starts: a first request shows it is up.
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as probe:
+                probe.sendall(b"GET /station/1/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if probe.recv(12).startswith(b"HTTP/1.1 200"):
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise SystemExit("the PostgreSQL ceiling did not answer")
+
+
+# The scenarios the PostgreSQL ceiling serves as the service does (it ignores the filter).
+PG_CEILING_SCENARIOS = ("retrieve", "list", "create", "mixed")
 
 BINARY = str(ROOT / "target/dist/station-api")
 
@@ -499,6 +528,8 @@ def load_run(args: argparse.Namespace) -> int:
     results: dict[tuple[str, str, int], tuple[Measurement, Measurement]] = {}
     idle_rss: dict[str, float] = {}
     devices: dict[str, list[DeviceCell]] = {}
+    # (scenario, connections) -> the PostgreSQL ceiling, measured right before the service's cell
+    pg_ceilings: dict[tuple[str, int], Measurement] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         engines = [lambda: SqliteStore(workdir, rows)]
@@ -536,6 +567,14 @@ def load_run(args: argparse.Namespace) -> int:
                                 ceiling_result = results[(store.title, "retrieve", connections)][1]
                             else:
                                 ceiling_result = measure(ceiling, scenario, connections, seconds)
+                            if (isinstance(store, PostgresStore) and key == scenario
+                                    and scenario in PG_CEILING_SCENARIOS):
+                                pg_ceiling = start_pg_ceiling(store.fresh_url(), workers)
+                                try:
+                                    pg_ceilings[(scenario, connections)] = measure(
+                                        pg_ceiling, scenario, connections, seconds)
+                                finally:
+                                    pg_ceiling.stop()
                             service = start_service(store, rows, workers, workdir / "server.log",
                                                     options)
                             try:
@@ -556,7 +595,8 @@ def load_run(args: argparse.Namespace) -> int:
             ceiling.stop()
 
     total_errors = sum(r.errors for r, _ in results.values()) + sum(
-        c.result.errors for cells in devices.values() for c in cells)
+        c.result.errors for cells in devices.values() for c in cells) + sum(
+        pg.errors for pg in pg_ceilings.values())
     lines = [
         f"# station-api benchmark, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
@@ -606,6 +646,28 @@ def load_run(args: argparse.Namespace) -> int:
                     f"{ceiling_result.rps:,.0f} | {ceiling_result.p99_ms:.2f} | "
                     f"{ceiling_result.cpu_us_per_request:.1f} | {ratio:.2f} |"
                 )
+    if pg_ceilings:
+        lines += [
+            "",
+            "## PostgreSQL against a PostgreSQL ceiling",
+            "",
+            "`examples/pg_ceiling.rs`: actix-web and one prepared `tokio-postgres` statement per "
+            "request on 8 connections, no auth, no count, on a fresh copy of the same seeded "
+            "database, measured right before the service's cell.",
+            "",
+            "| scenario | conns | service req/s | PG ceiling req/s | PG ceiling p99 ms | PG ceiling CPU us/req | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for scenario in scenarios:
+            for connections in connection_counts:
+                pg = pg_ceilings.get((scenario, connections))
+                served = results.get((PostgresStore.title, scenario, connections))
+                if pg is None or served is None:
+                    continue
+                ratio = served[0].rps / pg.rps if pg.rps else 0.0
+                lines.append(f"| {SCENARIO_TITLES[scenario]} | {connections} | "
+                             f"{served[0].rps:,.0f} | {pg.rps:,.0f} | {pg.p99_ms:.2f} | "
+                             f"{pg.cpu_us_per_request:.1f} | {ratio:.2f} |")
     for title, cells in devices.items():
         lines += [
             "",
