@@ -105,10 +105,31 @@ impl DbConnection {
         match self {
             Self::Sqlite(_) if already_in_one => query(self),
             Self::Sqlite(_) | Self::Mysql(_) => self.transaction(query),
-            Self::Postgres(_) => self.transaction(|conn| {
+            Self::Postgres(_) if already_in_one => self.transaction(|conn| {
                 conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
                 query(conn)
             }),
+            Self::Postgres(postgres) => {
+                // The isolation level in the `BEGIN` itself: one round trip, not two.
+                AnsiTransactionManager::begin_transaction_sql(
+                    postgres,
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                )?;
+                let outcome = query(self);
+                let Self::Postgres(postgres) = self else {
+                    return outcome;
+                };
+                match outcome {
+                    Ok(value) => {
+                        AnsiTransactionManager::commit_transaction(postgres)?;
+                        Ok(value)
+                    }
+                    Err(error) => {
+                        let _ = AnsiTransactionManager::rollback_transaction(postgres);
+                        Err(error)
+                    }
+                }
+            }
         }
     }
 
