@@ -365,27 +365,32 @@ fn render_tallies(tallies: &[(RequestLabels, Arc<RequestTally>)]) -> String {
         }
         *nanoseconds = nanoseconds.wrapping_add(tally.nanoseconds.load(Ordering::Relaxed));
     }
+    // Each label set's pairs and request count, worked out once for both metrics.
+    let rows: Vec<_> = totals
+        .iter()
+        .map(|(labels, (buckets, nanoseconds))| {
+            let count: u64 = buckets.iter().sum();
+            (label_pairs(labels), buckets, *nanoseconds, count)
+        })
+        .collect();
     let mut text = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(text, "# HELP {REQUESTS} {REQUESTS_HELP}");
     let _ = writeln!(text, "# TYPE {REQUESTS} counter");
-    for (labels, (buckets, _)) in &totals {
-        let count: u64 = buckets.iter().sum();
-        let _ = writeln!(text, "{REQUESTS}{{{}}} {count}", label_pairs(labels));
+    for (pairs, _, _, count) in &rows {
+        let _ = writeln!(text, "{REQUESTS}{{{pairs}}} {count}");
     }
     let _ = writeln!(text, "\n# HELP {REQUEST_DURATION} {REQUEST_DURATION_HELP}");
     let _ = writeln!(text, "# TYPE {REQUEST_DURATION} histogram");
-    for (labels, (buckets, nanoseconds)) in &totals {
-        let pairs = label_pairs(labels);
+    for (pairs, buckets, nanoseconds, count) in &rows {
         let mut cumulative = 0_u64;
-        for (bound, in_bucket) in DURATION_BUCKETS.iter().zip(buckets) {
+        for (bound, in_bucket) in DURATION_BUCKETS.iter().zip(buckets.iter()) {
             cumulative += in_bucket;
             let _ = writeln!(
                 text,
                 "{REQUEST_DURATION}_bucket{{{pairs},le=\"{bound}\"}} {cumulative}"
             );
         }
-        let count: u64 = buckets.iter().sum();
         let seconds = Duration::from_nanos(*nanoseconds).as_secs_f64();
         let _ = writeln!(
             text,

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::api::conditional::{EntityTags, not_modified};
 use crate::api::guard::{AppState, RouteAccess, require};
+use crate::api::routes::get_or_head;
 use crate::config::{HomeSettings, MapTiles};
 use crate::error::ApiError;
 
@@ -47,14 +48,9 @@ pub fn scope() -> Scope<
         .wrap(from_fn(|req, next| {
             require(RouteAccess::HomePage, req, next)
         }))
-        .route("/", read_only().to(page))
-        .route("/config.json", read_only().to(config))
-        .route("/assets/{file:.+}", read_only().to(asset))
-}
-
-/// GET, and HEAD wherever GET answers.
-fn read_only() -> actix_web::Route {
-    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+        .route("/", get_or_head().to(page))
+        .route("/config.json", get_or_head().to(config))
+        .route("/assets/{file:.+}", get_or_head().to(asset))
 }
 
 /// What the page is told about its deployment.

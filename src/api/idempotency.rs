@@ -214,20 +214,40 @@ impl Recorder {
 }
 
 /// The claims this instance holds for requests that have not settled yet, by claim token: renewed
-/// while they run, and given up when the instance stops with some still held (a request cut
-/// by the shutdown timeout, or a release that had no runtime left to run on).
+/// while they run, released once they end without an answer (retried until the database takes
+/// the release), and given up when the instance stops with some still held (a request cut by the
+/// shutdown timeout, or a release that had no runtime left to run on).
 #[derive(Debug, Clone, Default)]
-pub struct ClaimsInFlight(Arc<Mutex<HashMap<String, KeyClaim>>>);
+pub struct ClaimsInFlight(Arc<Mutex<HashMap<String, HeldKey>>>);
+
+/// A claim of [`ClaimsInFlight`], and whether its request has ended.
+#[derive(Debug, Clone)]
+struct HeldKey {
+    claim: KeyClaim,
+    /// The request ended without storing an answer: release the claim, never renew it.
+    ended: bool,
+}
 
 impl ClaimsInFlight {
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyClaim>> {
-        // The map stays consistent whatever panicked while holding it: each step is one insert
-        // or one remove.
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, HeldKey>> {
+        // The map stays consistent whatever panicked while holding it: each step is one insert,
+        // one remove or one flag.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn hold(&self, claim: &KeyClaim) {
-        self.held().insert(claim.token.clone(), claim.clone());
+        let key = HeldKey {
+            claim: claim.clone(),
+            ended: false,
+        };
+        self.held().insert(claim.token.clone(), key);
+    }
+
+    /// Marks `claim`'s request as ended: from now on it is released, not renewed.
+    fn end(&self, claim: &KeyClaim) {
+        if let Some(key) = self.held().get_mut(&claim.token) {
+            key.ended = true;
+        }
     }
 
     fn forget(&self, claim: &KeyClaim) {
@@ -235,26 +255,51 @@ impl ClaimsInFlight {
     }
 
     fn all(&self) -> Vec<KeyClaim> {
-        self.held().values().cloned().collect()
+        self.held().values().map(|key| key.claim.clone()).collect()
+    }
+
+    /// The claims of requests still running, and those of requests that ended unreleased.
+    fn running_and_ended(&self) -> (Vec<KeyClaim>, Vec<KeyClaim>) {
+        let (ended, running): (Vec<HeldKey>, Vec<HeldKey>) =
+            self.held().values().cloned().partition(|key| key.ended);
+        let claims = |keys: Vec<HeldKey>| keys.into_iter().map(|key| key.claim).collect();
+        (claims(running), claims(ended))
     }
 }
 
-/// Renews every claim in `claims` every quarter of `lease`, so a request that runs longer than
-/// the lease (a large body on a slow link) keeps its key. Runs until aborted.
+/// Every quarter of `lease`: renews the claims of requests still running, so one that runs longer
+/// than the lease (a large body on a slow link) keeps its key; and releases those of requests that
+/// ended while the database refused the release (an outage, a failover), so a retry is not turned
+/// away (409) until the lease ends. Runs until aborted.
 pub async fn keep_claims_alive(database: Database, claims: ClaimsInFlight, lease: Duration) {
     let every = (lease / 4).max(Duration::from_millis(50));
     loop {
         actix_web::rt::time::sleep(every).await;
-        let held = claims.all();
-        if held.is_empty() {
-            continue;
+        let (running, ended) = claims.running_and_ended();
+        if !running.is_empty() {
+            let lease_until = after(now_ms(), lease);
+            let renewed = database
+                .write(move |conn| idempotency_repository::extend(conn, &running, lease_until))
+                .await;
+            if let Err(error) = renewed {
+                tracing::warn!(error = %error, "renewing idempotency key claims failed");
+            }
         }
-        let lease_until = after(now_ms(), lease);
-        let renewed = database
-            .write(move |conn| idempotency_repository::extend(conn, &held, lease_until))
-            .await;
-        if let Err(error) = renewed {
-            tracing::warn!(error = %error, "renewing idempotency key claims failed");
+        if !ended.is_empty() {
+            let releasing = ended.clone();
+            let released = database
+                .write(move |conn| {
+                    releasing
+                        .iter()
+                        .try_for_each(|claim| idempotency_repository::release(conn, claim))
+                })
+                .await;
+            match released {
+                Ok(()) => ended.iter().for_each(|claim| claims.forget(claim)),
+                Err(error) => {
+                    tracing::warn!(error = %error, "releasing idempotency key claims failed");
+                }
+            }
         }
     }
 }
@@ -317,11 +362,12 @@ impl Drop for ReleaseOnDrop {
             self.claims.forget(&self.held.claim);
             return;
         }
+        // Released now if the database takes it, else by `keep_claims_alive` later; forgotten
+        // only once released, so if the runtime stops first the stopping instance releases it.
+        self.claims.end(&self.held.claim);
         if let Some(writer) = self.writer.take() {
             let claim = self.held.claim.clone();
             let claims = self.claims.clone();
-            // Forgotten only once released: if the runtime stops first, the claim is still
-            // listed and the stopping instance releases it.
             writer.spawn("releasing an idempotency key", move |conn| {
                 idempotency_repository::release(conn, &claim)?;
                 claims.forget(&claim);

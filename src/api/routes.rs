@@ -73,8 +73,7 @@ impl Operation {
             .iter()
             .map(|method| {
                 let route = if *method == Method::GET {
-                    // HEAD answers wherever GET does; actix leaves the body out.
-                    web::route().guard(route_guard::Any(route_guard::Get()).or(route_guard::Head()))
+                    get_or_head()
                 } else {
                     web::route().method(method.clone())
                 };
@@ -254,4 +253,9 @@ impl Routes {
         }
         self.document
     }
+}
+
+/// A route for GET, and HEAD wherever GET answers (actix leaves the body out).
+pub fn get_or_head() -> actix_web::Route {
+    web::route().guard(route_guard::Any(route_guard::Get()).or(route_guard::Head()))
 }

@@ -3,8 +3,7 @@
 
 use diesel::SqliteConnection;
 use diesel::connection::{
-    AnsiTransactionManager, SimpleConnection, TransactionDepthChange, TransactionManager,
-    TransactionManagerStatus,
+    AnsiTransactionManager, TransactionDepthChange, TransactionManager, TransactionManagerStatus,
 };
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
@@ -20,23 +19,36 @@ impl DbConnection {
         &mut self,
         change: impl FnOnce(&mut Self) -> QueryResult<T>,
     ) -> QueryResult<T> {
-        let Self::Sqlite(sqlite) = self else {
-            return self.transaction(change);
-        };
-        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-        let outcome = change(self);
-        let Self::Sqlite(sqlite) = self else {
-            return outcome;
-        };
-        match outcome {
+        match self {
+            Self::Sqlite(_) => self.within_begun("BEGIN IMMEDIATE", change),
+            Self::Postgres(_) | Self::Mysql(_) => self.transaction(change),
+        }
+    }
+
+    /// Runs `body` in a transaction begun with `begin_sql`, for what a plain `BEGIN` cannot say
+    /// (SQLite's write lock up front, PostgreSQL's isolation level, in the same round trip);
+    /// committed if `body` succeeds, rolled back if not.
+    fn within_begun<T>(
+        &mut self,
+        begin_sql: &str,
+        body: impl FnOnce(&mut Self) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        on_its_backend!(&mut *self, |conn| {
+            AnsiTransactionManager::begin_transaction_sql(conn, begin_sql)
+        })?;
+        match body(self) {
             Ok(value) => {
-                AnsiTransactionManager::commit_transaction(sqlite)?;
+                on_its_backend!(&mut *self, |conn| {
+                    AnsiTransactionManager::commit_transaction(conn)
+                })?;
                 Ok(value)
             }
             Err(error) => {
                 // A failed rollback leaves the transaction manager broken and the pool retires
                 // the connection; the caller still learns what went wrong first.
-                let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+                let _ = on_its_backend!(&mut *self, |conn| {
+                    AnsiTransactionManager::rollback_transaction(conn)
+                });
                 Err(error)
             }
         }
@@ -96,39 +108,22 @@ impl DbConnection {
     /// Runs `query` with all its statements reading one snapshot, so a count and the page it
     /// describes agree under concurrent writes: inside a transaction on SQLite (the caller's, if
     /// there is one) and InnoDB (`REPEATABLE READ`); in a `REPEATABLE READ` one on PostgreSQL,
-    /// whose default `READ COMMITTED` gives each statement its own.
+    /// whose default `READ COMMITTED` gives each statement its own. Inside a transaction already,
+    /// `query` runs in it.
     pub fn in_one_snapshot<T>(
         &mut self,
         query: impl FnOnce(&mut Self) -> QueryResult<T>,
     ) -> QueryResult<T> {
-        let already_in_one = self.in_transaction()?;
+        if self.in_transaction()? {
+            // The caller's transaction is the snapshot (and, on PostgreSQL, too late to change
+            // its isolation level: a savepoint cannot).
+            return query(self);
+        }
         match self {
-            Self::Sqlite(_) if already_in_one => query(self),
             Self::Sqlite(_) | Self::Mysql(_) => self.transaction(query),
-            Self::Postgres(_) if already_in_one => self.transaction(|conn| {
-                conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-                query(conn)
-            }),
-            Self::Postgres(postgres) => {
-                // The isolation level in the `BEGIN` itself: one round trip, not two.
-                AnsiTransactionManager::begin_transaction_sql(
-                    postgres,
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                )?;
-                let outcome = query(self);
-                let Self::Postgres(postgres) = self else {
-                    return outcome;
-                };
-                match outcome {
-                    Ok(value) => {
-                        AnsiTransactionManager::commit_transaction(postgres)?;
-                        Ok(value)
-                    }
-                    Err(error) => {
-                        let _ = AnsiTransactionManager::rollback_transaction(postgres);
-                        Err(error)
-                    }
-                }
+            // The isolation level in the `BEGIN` itself: one round trip, not two.
+            Self::Postgres(_) => {
+                self.within_begun("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", query)
             }
         }
     }

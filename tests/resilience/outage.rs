@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
+use diesel::{Connection, RunQueryDsl as _, SqliteConnection};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use station_test_macros::backend_test;
@@ -249,6 +249,98 @@ async fn sqlite_locked_by_another_process() {
     app.create_station(&reading("after")).await;
     let names = station_names(&app).await;
     assert_eq!(names, [json!("before"), json!("after")]);
+}
+
+#[actix_web::test]
+async fn a_key_whose_release_the_database_refused_is_released_when_it_returns() {
+    key_released_after_the_database_refused_it().await;
+}
+
+/// A POST with an `Idempotency-Key` claims the key, then fails (503) because another process
+/// holds the SQLite write lock, which also refuses the release of the claim. Once the lock goes
+/// (before the lease ends), a retry with the key must run within a few renewal periods, not get
+/// 409 for as long as the instance lives (the instance used to renew such a claim forever; the
+/// fault tests found it in a PostgreSQL failover).
+async fn key_released_after_the_database_refused_it() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
+    let lease = Duration::from_secs(4);
+    let app = spawn_app_with(|settings| {
+        settings.database.checkout_timeout = Duration::from_secs(1);
+        settings.database.busy_timeout = Duration::from_millis(300);
+        settings.idempotency.claim_lease = lease;
+    })
+    .await;
+    let file = app.database_url.trim_start_matches("sqlite://").to_owned();
+    let body = serde_json::to_vec(&reading("retried")).unwrap();
+
+    // The head first: the key is claimed before the body is read.
+    let authority = app.address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let credentials = base64_basic("admin", "admin-password");
+    let head = format!(
+        "POST /station/ HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Basic {credentials}\r\n\
+         Content-Type: application/json\r\nIdempotency-Key: k-1\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut watcher = SqliteConnection::establish(&file).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let claims =
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM idempotency_keys");
+    while claims.clone().get_result::<i64>(&mut watcher).unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the key was never claimed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(watcher);
+
+    let mut locker = SqliteConnection::establish(&file).unwrap();
+    locker.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    socket.write_all(&body).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // Long enough for the release tried in the background to fail too, and short of the
+    // lease: the claim is still live when the database returns, and would be renewed.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    locker.batch_execute("COMMIT").unwrap();
+    drop(locker);
+
+    let deadline = Instant::now() + lease * 3;
+    loop {
+        let retry = app
+            .admin(Method::POST, "/station/")
+            .header("Idempotency-Key", "k-1")
+            .body(body.clone())
+            .header("Content-Type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        if retry.status() == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(
+            retry.status(),
+            StatusCode::CONFLICT,
+            "{:?}",
+            retry.text().await
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the key was still held {:?} after the database returned",
+            lease * 3
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(station_names(&app).await, [json!("retried")]);
+}
+
+/// The value of a basic `Authorization` header.
+fn base64_basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
 }
 
 /// The names of every stored reading, in list order.
