@@ -68,10 +68,14 @@ impl DbConnection {
                 "CAST(current_setting('transaction_read_only') = 'on' AS INTEGER)::BIGINT",
             ))
             .get_result::<i64>(pg)?,
-            Self::Mysql(mysql) => diesel::select(sql::<BigInt>(
-                "CAST(@@global.read_only OR @@global.innodb_read_only AS SIGNED)",
-            ))
-            .get_result::<i64>(mysql)?,
+            // Read from a table: a Galera node that is not synced with its cluster answers
+            // variables but refuses tables (error 1047), as it refuses every request's query.
+            Self::Mysql(mysql) => diesel::sql_query(
+                "SELECT CAST(@@global.read_only OR @@global.innodb_read_only AS SIGNED) AS flag \
+                 FROM station_count LIMIT 1",
+            )
+            .get_result::<ReadOnlyFlag>(mysql)?
+            .flag,
         };
         Ok(flag != 0)
     }
@@ -93,6 +97,13 @@ impl DbConnection {
     }
 }
 
+/// `server_is_read_only`'s answer on MySQL.
+#[derive(QueryableByName)]
+struct ReadOnlyFlag {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    flag: i64,
+}
+
 /// The id MySQL gave the row this connection inserted last.
 pub(super) fn last_insert_id(conn: &mut MysqlConnection) -> QueryResult<i64> {
     // LAST_INSERT_ID() is unsigned; the column (and `i64`) is signed.
@@ -100,4 +111,15 @@ pub(super) fn last_insert_id(conn: &mut MysqlConnection) -> QueryResult<i64> {
         "CAST(LAST_INSERT_ID() AS SIGNED)",
     ))
     .get_result(conn)
+    .map_err(|error| match error {
+        // No row at all: Galera aborted the transaction under the statement (a conflicting
+        // write from another node) and it was interrupted; the insert is undone, so retry.
+        diesel::result::Error::NotFound => diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::SerializationFailure,
+            Box::new(String::from(
+                "LAST_INSERT_ID() answered no row: the transaction was aborted",
+            )),
+        ),
+        other => other,
+    })
 }

@@ -73,6 +73,7 @@ impl DbError {
                 kind,
                 DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ReadOnlyTransaction
             ) || SQLITE_UNAVAILABLE.iter().any(|m| message.contains(m))
+                || MYSQL_UNAVAILABLE.iter().any(|m| message.contains(m))
                 || STATEMENT_TIMED_OUT.iter().any(|m| message.contains(m))
             {
                 return Self::Unavailable(Box::new(error));
@@ -139,6 +140,17 @@ const SQLITE_UNAVAILABLE: [&str; 6] = [
     "database or disk is full",
 ];
 
+/// MySQL's and MariaDB's messages for a transaction worth retrying, whatever kind Diesel gave
+/// them (it reads error numbers only for prepared statements, not for `COMMIT`): a deadlock or a
+/// Galera certification conflict (1213), a lock wait that timed out (1205), a Galera node that
+/// is not part of the cluster's primary component or is still catching up (1047).
+const MYSQL_UNAVAILABLE: [&str; 4] = [
+    "Deadlock found when trying to get lock",
+    "WSREP detected deadlock/conflict",
+    "Lock wait timeout exceeded",
+    "WSREP has not yet prepared node for application use",
+];
+
 /// What each engine says when a statement ran past the statement timeout: busy now, so a 503
 /// like any other overload, never a 500.
 const STATEMENT_TIMED_OUT: [&str; 4] = [
@@ -188,6 +200,14 @@ mod tests {
             database_error(DatabaseErrorKind::Unknown, "database is locked"),
             database_error(DatabaseErrorKind::Unknown, "disk I/O error"),
             database_error(DatabaseErrorKind::Unknown, "unable to open database file"),
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "Deadlock found when trying to get lock; try restarting transaction",
+            ),
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "WSREP has not yet prepared node for application use",
+            ),
         ] {
             let described = format!("{retryable:?}");
             assert!(

@@ -38,7 +38,18 @@ impl<'c> Session<'c> {
                 self.lost = true;
                 Err(DbError::Unavailable(Box::new(error)))
             }
-            Err(error) => Err(DbError::from_query(error)),
+            Err(error) => {
+                if self.conn.backend() == Backend::Mysql
+                    && matches!(error, diesel::result::Error::DatabaseError(..))
+                {
+                    // Diesel's MySQL statements read their error with `mysql_stmt_error`, which
+                    // binding new parameters does not clear: a cached prepared statement that
+                    // failed once (a deadlock, a duplicate key) fails the same way on every later
+                    // use on this connection. A new connection starts with no cached statements.
+                    self.lost = true;
+                }
+                Err(DbError::from_query(error))
+            }
         }
     }
 

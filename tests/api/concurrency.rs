@@ -9,7 +9,7 @@ use futures_util::future::{join, join_all};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{ADMIN, json_body, reading, spawn_app, station_path};
+use crate::helpers::{ADMIN, json_body, reading, spawn_app, spawn_app_with, station_path};
 use station_test_macros::backend_test;
 
 #[backend_test]
@@ -311,4 +311,57 @@ async fn an_update_racing_a_delete_answers_with_what_it_wrote_or_404() {
     }
     let listing: Value = app.get("/station/").await.json().await.unwrap();
     assert_eq!(listing["count"], 0);
+}
+
+diesel::table! {
+    /// A table of the test's own, with a UNIQUE column.
+    unique_values (id) {
+        id -> BigInt,
+        value -> BigInt,
+    }
+}
+
+/// A statement that failed must not fail again on its next use. Diesel's MySQL statements read
+/// their error with `mysql_stmt_error`, which binding new parameters does not clear, so a cached
+/// prepared statement that failed once (a duplicate key here; a deadlock or a Galera conflict in
+/// production) gave the same error to every later use on that connection. The database layer
+/// retires a MySQL connection after a failed statement; with one connection in the pool, every
+/// insert here runs on the one the failure happened on, or on its replacement.
+#[backend_test]
+async fn a_failed_statement_does_not_fail_the_next_use_of_it() {
+    use diesel::connection::SimpleConnection as _;
+    use diesel::prelude::*;
+
+    let app = spawn_app_with(|settings| settings.database.pool_size = Some(1)).await;
+    app.database
+        .write_blocking(|conn| {
+            conn.batch_execute(
+                "CREATE TABLE unique_values (id BIGINT PRIMARY KEY, value BIGINT NOT NULL UNIQUE)",
+            )
+        })
+        .unwrap();
+    let insert = |id: i64, value: i64| {
+        app.database.write_blocking(move |conn| {
+            diesel::insert_into(unique_values::table)
+                .values((unique_values::id.eq(id), unique_values::value.eq(value)))
+                .execute(conn)
+        })
+    };
+    insert(1, 10).unwrap();
+    assert!(insert(2, 10).unwrap_err().is_unique_violation());
+    for id in 3..6 {
+        insert(id, id * 10).unwrap();
+    }
+    let stored: Vec<i64> = app
+        .database
+        .write_blocking(|conn| {
+            unique_values::table
+                .select(unique_values::value)
+                .order(unique_values::id)
+                .load(conn)
+        })
+        .unwrap();
+    assert_eq!(stored, [10, 30, 40, 50]);
+    let answer = app.get("/station/").await;
+    assert_eq!(answer.status(), StatusCode::OK);
 }
