@@ -111,15 +111,21 @@ pub(super) fn last_insert_id(conn: &mut MysqlConnection) -> QueryResult<i64> {
         "CAST(LAST_INSERT_ID() AS SIGNED)",
     ))
     .get_result(conn)
-    .map_err(|error| match error {
-        // No row at all: Galera aborted the transaction under the statement (a conflicting
-        // write from another node) and it was interrupted; the insert is undone, so retry.
+    .map_err(aborted_if_missing)
+}
+
+/// For a MySQL read that cannot miss inside its own write transaction (the row just written, the
+/// id just given): no row means Galera aborted the transaction under the statement (a
+/// conflicting write from another node), which MariaDB reports as an interrupted query with no
+/// rows rather than as an error. The writes are undone, so it is a conflict worth a retry.
+pub(super) fn aborted_if_missing(error: diesel::result::Error) -> diesel::result::Error {
+    match error {
         diesel::result::Error::NotFound => diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::SerializationFailure,
             Box::new(String::from(
-                "LAST_INSERT_ID() answered no row: the transaction was aborted",
+                "the row just written was not there: the transaction was aborted",
             )),
         ),
         other => other,
-    })
+    }
 }

@@ -15,7 +15,8 @@ macro_rules! returning_row {
             }
             $crate::db::DbConnection::Mysql($mysql) => {
                 $statement.execute($mysql)?;
-                $read_back
+                let mut read_back = || -> diesel::QueryResult<_> { $read_back };
+                read_back().map_err($crate::db::connection::aborted_if_missing)
             }
         }
     };
