@@ -300,9 +300,19 @@ def galera_scenario(lab: Lab, binary: Path, workdir: Path, log_dir: Path, second
     cluster.stop()
 
 
+def git_commit() -> str:
+    """The checked-out commit, `+` when the tree has changes."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return commit + ("+" if dirty else "")
+
+
 def report(results: list[Result], elapsed: float) -> str:
     lines = ["# Fault tests", "",
-             f"`{' '.join(['faults/run'] + sys.argv[1:])}`, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+             f"`{' '.join(['faults/run'] + sys.argv[1:])}`, commit {git_commit()}, "
+             f"{datetime.datetime.now():%Y-%m-%d %H:%M}, "
              f"{elapsed:.0f} s in all. Three instances behind HAProxy; the load is wrk with "
              "faults/mixed.lua (8 connections: 2/5 retrieves, 1/5 list pages, 2/5 creates, basic "
              "auth), beside 4 devices posting with a token and an Idempotency-Key and 3 stream "
