@@ -197,17 +197,24 @@ class Balancer:
         self.host.wait_listening(BALANCER_PORT, process=process)
 
     def wait_ready(self, seconds: float = 60) -> None:
-        """Waits until the balancer sends requests to an instance whose database is ready."""
+        """Waits until every instance is ready and the balancer has seen it so (its health
+        check's `rise 2` at `inter 1s`), so long-lived streams opened next spread over all of
+        them; then until the balancer answers `/readyz` itself."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=5) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.url}/readyz did not answer 200 within {seconds} s")
+        for address in [*self.backends, None]:
+            url = f"http://{address}/readyz" if address else self.url + "/readyz"
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as answer:
+                        if answer.status == 200:
+                            break
+                except (urllib.error.URLError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} did not answer 200 within {seconds} s")
+                time.sleep(0.2)
+            if address is not None and address == self.backends[-1]:
+                time.sleep(2.5)
 
 
 def request_json(method: str, url: str, auth: str, body: object | None = None) -> object:
