@@ -63,6 +63,7 @@ class Result:
     subscribers: list[Subscriber]
     fault_started: float
     events: list[tuple[str, float]]
+    load_ended: float
     checks: list[Check] = field(default_factory=list)
 
     def refused_writes(self) -> dict[str, int]:
@@ -75,12 +76,12 @@ class Result:
         return by_status
 
     def write_gap(self) -> tuple[float, float]:
-        """The longest time from the fault on in which no device had a reading acknowledged (what
-        the devices saw of the outage: refused or waiting), and when it began, in seconds after
-        the fault began."""
-        acknowledged = sorted([self.fault_started] + [
+        """The longest time from the fault to the end of the load in which no device had a
+        reading acknowledged (what the devices saw of the outage: refused or waiting), and when
+        it began, in seconds after the fault began."""
+        acknowledged = sorted([self.fault_started, self.load_ended] + [
             outcome.at for device in self.devices.devices for outcome in device.outcomes
-            if outcome.status == 201 and outcome.at >= self.fault_started])
+            if outcome.status == 201 and self.fault_started <= outcome.at <= self.load_ended])
         gaps = [(later - earlier, earlier - self.fault_started)
                 for earlier, later in zip(acknowledged, acknowledged[1:])]
         return max(gaps, default=(0.0, 0.0))
@@ -181,6 +182,7 @@ def run_scenario(name: str, fault: str, balancer: Balancer, tokens: tuple[str, s
     for what, at in events:
         log(f"{name}: {what} at +{at - fault_started:.2f} s")
     load = finish_wrk(wrk)
+    load_ended = time.monotonic()
     log(f"{name}: load ended after {time.monotonic() - started:.1f} s; stopping the devices")
     devices.stop()
     acknowledged = {reading_id for device in devices.devices
@@ -191,7 +193,7 @@ def run_scenario(name: str, fault: str, balancer: Balancer, tokens: tuple[str, s
         time.sleep(0.2)
     for subscriber in subscribers:
         subscriber.stop()
-    return Result(name, fault, load, devices, subscribers, fault_started, events)
+    return Result(name, fault, load, devices, subscribers, fault_started, events, load_ended)
 
 
 def seed(balancer: Balancer, password: str, count: int = 30) -> list[int]:
@@ -317,8 +319,8 @@ def report(results: list[Result], elapsed: float) -> str:
              "faults/mixed.lua (8 connections: 2/5 retrieves, 1/5 list pages, 2/5 creates, basic "
              "auth), beside 4 devices posting with a token and an Idempotency-Key and 3 stream "
              "subscribers.", "",
-             "| scenario | fault | load req/s | p50 | p99 | answers by status | device answers other than 201 after the fault | longest time without an acknowledged write |",
-             "|---|---|---:|---:|---:|---|---|---:|"]
+             "| scenario | fault | load req/s | p50 | p99 | answers by status | device answers other than 201 after the fault | longest time without an acknowledged write | slowest reading to be acknowledged |",
+             "|---|---|---:|---:|---:|---|---|---:|---:|"]
     for result in results:
         by_status = result.refused_writes()
         gap, gap_from = result.write_gap()
@@ -328,9 +330,11 @@ def report(results: list[Result], elapsed: float) -> str:
             statuses += f"; socket errors {socket}"
         refused = ", ".join(f"{status}: {n}" for status, n in sorted(by_status.items())) or "none"
         window = f"{gap:.2f} s (from +{gap_from:.2f} s)"
+        slowest = max((wait for device in result.devices.devices
+                       for wait in device.waited.values()), default=0.0)
         lines.append(f"| {result.name} | {result.fault} | {result.load.rate:,.0f} | "
                      f"{result.load.p50_ms:.1f} ms | {result.load.p99_ms:.1f} ms | {statuses} | "
-                     f"{refused} | {window} |")
+                     f"{refused} | {window} | {slowest:.2f} s |")
     lines.append("")
     for result in results:
         lines.append(f"## {result.name}")

@@ -39,6 +39,8 @@ class Device:
     name: str
     acknowledged: dict[int, int] = field(default_factory=dict)  # reading n -> its id
     replayed: int = 0
+    # reading n -> seconds from its first attempt to its acknowledgement
+    waited: dict[int, float] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # answers no retry can fix
 
@@ -77,7 +79,8 @@ class Devices:
                        "temperature": (n % 400) / 10, "lat": 52.37, "lon": 4.89}
             body = json.dumps(reading).encode()
             key = f"{device.name}-{n}"
-            deadline = time.monotonic() + 300
+            first_attempt = time.monotonic()
+            deadline = first_attempt + 300
             while time.monotonic() < deadline:
                 started = time.monotonic()
                 try:
@@ -101,6 +104,7 @@ class Devices:
                 device.outcomes.append(Outcome(ended, status, ended - started))
                 if status == 201:
                     device.acknowledged[n] = json.loads(text)["id"]
+                    device.waited[n] = ended - first_attempt
                     device.replayed += answer.getheader("Idempotent-Replayed") == "true"
                     break
                 if status in ("conn", 409, 502, 503, 504):
