@@ -567,11 +567,24 @@ fn created_one(row: StationRow, origin: &Origin) -> Answer {
 
 /// The answer to a bulk upload: the readings in input order, no `Location`.
 fn created_many(rows: Vec<StationRow>, origin: &Origin) -> Answer {
-    let stations: Vec<Station> = rows
-        .into_iter()
-        .map(|row| Station::from_row(row, origin))
-        .collect();
-    Answer::json(StatusCode::CREATED, &stations)
+    Answer::json(StatusCode::CREATED, &CreatedReadings { rows, origin })
+}
+
+/// A bulk upload's readings as the wire's array, each turned into a [`Station`] only as it is
+/// written, so a 10,000-reading answer never holds its readings twice.
+struct CreatedReadings<'a> {
+    rows: Vec<StationRow>,
+    origin: &'a Origin,
+}
+
+impl Serialize for CreatedReadings<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.rows
+                .iter()
+                .map(|row| Station::from_row(row.clone(), self.origin)),
+        )
+    }
 }
 
 /// What a create takes as JSON: one reading, or a bulk upload.

@@ -190,8 +190,8 @@ pub fn insert_many(
         let statement = diesel::insert_into(station).values(&values);
         let mut written = match conn {
             DbConnection::Sqlite(sqlite) => {
-                insert_chunk_on_sqlite(sqlite, chunk)?;
-                rows_just_inserted_on_sqlite(sqlite, chunk.len())?
+                let last_id = insert_chunk_on_sqlite(sqlite, chunk)?;
+                rows_as_inserted_on_sqlite(chunk, last_id)
             }
             DbConnection::Postgres(pg) => statement
                 .returning(StationRow::as_returning())
@@ -206,59 +206,59 @@ pub fn insert_many(
     Ok(rows)
 }
 
-/// Inserts `readings` on SQLite in one multi-row statement. Diesel's batch insert runs one
-/// statement per row there, each with its own statement journal (the kept count's trigger makes
-/// every INSERT need one), many times slower than one statement for them all.
+/// Inserts `readings` on SQLite in one multi-row statement and returns the last one's id. Diesel's
+/// batch insert runs one statement per row there, each with its own statement journal (the kept
+/// count's trigger makes every INSERT need one), many times slower than one statement for them all.
 fn insert_chunk_on_sqlite(
     conn: &mut diesel::SqliteConnection,
     readings: &[NewStation],
-) -> QueryResult<usize> {
+) -> QueryResult<i64> {
+    use diesel::dsl::sql;
     use diesel::sql_types::{BigInt, Double, Text};
 
-    let mut sql = String::with_capacity(64 + readings.len() * 12);
-    sql.push_str("INSERT INTO station (name, timestamp, temperature, lat, lon) VALUES ");
+    let mut statement = String::with_capacity(64 + readings.len() * 12);
+    statement.push_str("INSERT INTO station (name, timestamp, temperature, lat, lon) VALUES ");
     for n in 0..readings.len() {
-        sql.push_str(if n == 0 {
+        statement.push_str(if n == 0 {
             "(?,?,?,?,?)"
         } else {
             ",(?,?,?,?,?)"
         });
     }
-    let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+    let mut query = diesel::sql_query(statement).into_boxed::<diesel::sqlite::Sqlite>();
     for reading in readings {
         query = query
-            .bind::<Text, _>(reading.name.as_ref().to_owned())
+            .bind::<Text, _>(reading.name.as_ref())
             .bind::<BigInt, _>(reading.timestamp.seconds())
             .bind::<Double, _>(reading.temperature.celsius())
             .bind::<Double, _>(reading.lat.degrees())
             .bind::<Double, _>(reading.lon.degrees());
     }
-    query.execute(conn)
-}
-
-/// The `count` rows the last INSERT wrote on SQLite, by id: SQLite has one writer, so one
-/// statement's rows have consecutive ids ending at `last_insert_rowid()`.
-fn rows_just_inserted_on_sqlite(
-    conn: &mut diesel::SqliteConnection,
-    count: usize,
-) -> QueryResult<Vec<StationRow>> {
-    use crate::db::schema::station::dsl::{id, station};
-    use diesel::dsl::sql;
-    use diesel::sql_types::BigInt;
-
-    let last = diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result::<i64>(conn)?;
-    let count = i64::try_from(count).unwrap_or(i64::MAX);
-    let rows: Vec<StationRow> = station
-        .filter(id.between(last - count + 1, last))
-        .order(id)
-        .select(StationRow::as_select())
-        .load(conn)?;
-    if i64::try_from(rows.len()).unwrap_or(i64::MAX) != count {
+    let inserted = query.execute(conn)?;
+    if inserted != readings.len() {
         return Err(diesel::result::Error::QueryBuilderError(
-            format!("read back {} rows of a {count}-row insert", rows.len()).into(),
+            format!("inserted {inserted} rows of {}", readings.len()).into(),
         ));
     }
-    Ok(rows)
+    diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result::<i64>(conn)
+}
+
+/// The rows one multi-row INSERT on SQLite stored, without reading them back: SQLite has one
+/// writer, so one statement's rows have consecutive ids ending at `last_id`, and it stores what
+/// it was given (the domain has no negative zero, the one value SQLite would not keep).
+fn rows_as_inserted_on_sqlite(readings: &[NewStation], last_id: i64) -> Vec<StationRow> {
+    let first_id = last_id - i64::try_from(readings.len()).unwrap_or(i64::MAX) + 1;
+    (first_id..)
+        .zip(readings)
+        .map(|(id, reading)| StationRow {
+            id,
+            name: reading.name.as_ref().to_owned(),
+            timestamp: reading.timestamp.seconds(),
+            temperature: reading.temperature.celsius(),
+            lat: reading.lat.degrees(),
+            lon: reading.lon.degrees(),
+        })
+        .collect()
 }
 
 /// The step between the ids of one multi-row INSERT, when InnoDB hands them out consecutively:

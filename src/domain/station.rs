@@ -307,7 +307,9 @@ fn parse_bounded(
     if !number.validate_range(None, Some(max), None, None) {
         return Err(FieldError::AboveMaximum(max_text));
     }
-    Ok(number)
+    // Negative zero becomes zero (adding +0.0 changes no other number): the engines store it as
+    // zero, so a reading reads back as it was accepted.
+    Ok(number + 0.0)
 }
 
 /// A temperature in degrees Celsius, from absolute zero to 1000.

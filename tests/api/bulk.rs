@@ -92,6 +92,38 @@ async fn a_json_array_creates_every_reading_in_input_order_without_location() {
 }
 
 #[backend_test]
+async fn what_a_bulk_upload_answers_is_exactly_what_is_stored() {
+    let app = spawn_app().await;
+    let long_name = "Å".repeat(64);
+    let body = json!([
+        {"name": "Edge", "timestamp": 0, "temperature": -273.15, "lat": -90, "lon": -180},
+        {"name": long_name, "timestamp": 253_402_300_799_i64, "temperature": 1000,
+         "lat": 90, "lon": 180},
+        {"name": " Padded ", "timestamp": "1700000000", "temperature": "-0.0",
+         "lat": 30.733315, "lon": 76.779418},
+        {"name": "Tiny", "timestamp": 1, "temperature": 1e-300, "lat": -0.0, "lon": 0.1},
+    ]);
+
+    let response = app.post_json("/station/", &body).await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created = json_body(response).await;
+    let stations = created.as_array().expect("an array");
+    assert_eq!(stations.len(), 4);
+    assert_eq!(stations[1]["name"], long_name.as_str());
+    assert_eq!(stations[2]["name"], "Padded");
+    // Negative zero is stored, and so answered, as zero.
+    assert_eq!(stations[2]["temperature"].to_string(), "0.0");
+    assert_eq!(stations[3]["lat"].to_string(), "0.0");
+    for station in stations {
+        let stored = app.follow(station["url"].as_str().unwrap()).await;
+        // Compared as text: `Value`'s equality would call -0.0 and 0.0 the same.
+        assert_eq!(stored.to_string(), station.to_string());
+    }
+    assert_eq!(app.all_stations().await, *stations);
+}
+
+#[backend_test]
 async fn csv_with_the_header_in_another_order_creates_typed_readings() {
     let app = spawn_app().await;
     let body = "lon,lat,temperature,timestamp,name,comment\r\n\
