@@ -46,6 +46,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    station_bulk_insert (singleton) {
+        singleton -> BigInt,
+    }
+}
+
+diesel::table! {
     station_changes (id) {
         id -> BigInt,
         kind -> Text,
@@ -90,6 +96,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     service_keys,
     station,
+    station_bulk_insert,
     station_changes,
     station_changes_pruned,
     station_count,

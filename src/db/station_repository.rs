@@ -4,6 +4,7 @@ mod aggregates;
 mod data_commands;
 mod latest;
 mod listing;
+mod sqlite_bulk;
 
 use diesel::prelude::*;
 
@@ -180,85 +181,36 @@ pub fn insert_many(
 ) -> QueryResult<Vec<StationRow>> {
     use crate::db::schema::station::dsl::station;
 
-    let consecutive_ids = match conn {
-        DbConnection::Mysql(mysql) => Some(mysql_ids_are_consecutive(mysql)?),
-        DbConnection::Sqlite(_) | DbConnection::Postgres(_) => None,
-    };
+    match conn {
+        DbConnection::Sqlite(sqlite) => sqlite_bulk::insert_many(sqlite, readings),
+        DbConnection::Postgres(pg) => insert_in_chunks(readings, |values| {
+            diesel::insert_into(station)
+                .values(values)
+                .returning(StationRow::as_returning())
+                .get_results(pg)
+        }),
+        DbConnection::Mysql(mysql) => {
+            let consecutive_ids = mysql_ids_are_consecutive(mysql)?;
+            insert_in_chunks(readings, |values| {
+                insert_chunk_on_mysql(mysql, values, consecutive_ids)
+            })
+        }
+    }
+}
+
+/// Runs `insert_chunk` on `readings` a thousand at a time and gathers the rows, by id.
+fn insert_in_chunks<'a>(
+    readings: &'a [NewStation],
+    mut insert_chunk: impl FnMut(&[StationValues<'a>]) -> QueryResult<Vec<StationRow>>,
+) -> QueryResult<Vec<StationRow>> {
     let mut rows = Vec::with_capacity(readings.len());
     for chunk in readings.chunks(ROWS_PER_INSERT) {
-        let values: Vec<StationValues<'_>> = chunk.iter().map(StationValues::from).collect();
-        let statement = diesel::insert_into(station).values(&values);
-        let mut written = match conn {
-            DbConnection::Sqlite(sqlite) => {
-                let last_id = insert_chunk_on_sqlite(sqlite, chunk)?;
-                rows_as_inserted_on_sqlite(chunk, last_id)
-            }
-            DbConnection::Postgres(pg) => statement
-                .returning(StationRow::as_returning())
-                .get_results(pg)?,
-            DbConnection::Mysql(mysql) => {
-                insert_chunk_on_mysql(mysql, &values, consecutive_ids.flatten())?
-            }
-        };
+        let values: Vec<StationValues<'a>> = chunk.iter().map(StationValues::from).collect();
+        let mut written = insert_chunk(&values)?;
         written.sort_unstable_by_key(|row| row.id);
         rows.append(&mut written);
     }
     Ok(rows)
-}
-
-/// Inserts `readings` on SQLite in one multi-row statement and returns the last one's id. Diesel's
-/// batch insert runs one statement per row there, each with its own statement journal (the kept
-/// count's trigger makes every INSERT need one), many times slower than one statement for them all.
-fn insert_chunk_on_sqlite(
-    conn: &mut diesel::SqliteConnection,
-    readings: &[NewStation],
-) -> QueryResult<i64> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Double, Text};
-
-    let mut statement = String::with_capacity(64 + readings.len() * 12);
-    statement.push_str("INSERT INTO station (name, timestamp, temperature, lat, lon) VALUES ");
-    for n in 0..readings.len() {
-        statement.push_str(if n == 0 {
-            "(?,?,?,?,?)"
-        } else {
-            ",(?,?,?,?,?)"
-        });
-    }
-    let mut query = diesel::sql_query(statement).into_boxed::<diesel::sqlite::Sqlite>();
-    for reading in readings {
-        query = query
-            .bind::<Text, _>(reading.name.as_ref())
-            .bind::<BigInt, _>(reading.timestamp.seconds())
-            .bind::<Double, _>(reading.temperature.celsius())
-            .bind::<Double, _>(reading.lat.degrees())
-            .bind::<Double, _>(reading.lon.degrees());
-    }
-    let inserted = query.execute(conn)?;
-    if inserted != readings.len() {
-        return Err(diesel::result::Error::QueryBuilderError(
-            format!("inserted {inserted} rows of {}", readings.len()).into(),
-        ));
-    }
-    diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result::<i64>(conn)
-}
-
-/// The rows one multi-row INSERT on SQLite stored, without reading them back: SQLite has one
-/// writer, so one statement's rows have consecutive ids ending at `last_id`, and it stores what
-/// it was given (the domain has no negative zero, the one value SQLite would not keep).
-fn rows_as_inserted_on_sqlite(readings: &[NewStation], last_id: i64) -> Vec<StationRow> {
-    let first_id = last_id - i64::try_from(readings.len()).unwrap_or(i64::MAX) + 1;
-    (first_id..)
-        .zip(readings)
-        .map(|(id, reading)| StationRow {
-            id,
-            name: reading.name.as_ref().to_owned(),
-            timestamp: reading.timestamp.seconds(),
-            temperature: reading.temperature.celsius(),
-            lat: reading.lat.degrees(),
-            lon: reading.lon.degrees(),
-        })
-        .collect()
 }
 
 /// The step between the ids of one multi-row INSERT, when InnoDB hands them out consecutively:

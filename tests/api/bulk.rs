@@ -123,6 +123,67 @@ async fn what_a_bulk_upload_answers_is_exactly_what_is_stored() {
     assert_eq!(app.all_stations().await, *stations);
 }
 
+#[derive(QueryableByName, Debug, PartialEq)]
+struct ShardCount {
+    #[diesel(sql_type = BigInt)]
+    shard: i64,
+    #[diesel(sql_type = BigInt)]
+    readings: i64,
+}
+
+/// The kept count's shards, and the rows counted by the same rule (id modulo 16).
+fn shards_kept_and_counted(app: &TestApp) -> (Vec<ShardCount>, Vec<ShardCount>) {
+    app.database
+        .blocking(|conn| {
+            let cast = match conn {
+                DbConnection::Mysql(_) => "SIGNED",
+                DbConnection::Sqlite(_) | DbConnection::Postgres(_) => "BIGINT",
+            };
+            let kept = diesel::sql_query(format!(
+                "SELECT CAST(shard AS {cast}) AS shard, CAST(readings AS {cast}) AS readings \
+                 FROM station_count WHERE readings <> 0 ORDER BY shard"
+            ))
+            .load(conn)?;
+            let counted = diesel::sql_query(format!(
+                "SELECT CAST(id % 16 AS {cast}) AS shard, CAST(COUNT(*) AS {cast}) AS readings \
+                 FROM station GROUP BY id % 16 ORDER BY 1"
+            ))
+            .load(conn)?;
+            Ok((kept, counted))
+        })
+        .unwrap()
+}
+
+#[backend_test]
+async fn uploads_of_any_length_keep_every_shard_of_the_count_and_log_every_reading() {
+    let app = spawn_app().await;
+    app.create_station(&reading("Before")).await;
+    let mut created = 1;
+
+    // Uploads of lengths around the 1,000-row statement's, each starting where the last ended.
+    for length in [1, 2, 15, 16, 17, 999, 1000, 1001, 2017] {
+        let body = Value::Array((0..length).map(|_| reading("Bulk")).collect());
+        let response = app.post_json("/station/", &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{length} readings");
+        created += length;
+    }
+    app.create_station(&reading("After")).await;
+    created += 1;
+
+    let (kept, counted) = shards_kept_and_counted(&app);
+    assert_eq!(kept, counted);
+    assert_eq!(stored(&app), created);
+    // One change for each reading, the single creates around the uploads included.
+    assert_eq!(count_rows(&app, "station_changes"), created);
+    assert_eq!(
+        count_rows(
+            &app,
+            "(SELECT DISTINCT station_id FROM station_changes) AS logged"
+        ),
+        created
+    );
+}
+
 #[backend_test]
 async fn csv_with_the_header_in_another_order_creates_typed_readings() {
     let app = spawn_app().await;
