@@ -7,9 +7,10 @@
 //! [`transfer`] reads and writes readings in bulk (export, import); [`changes`] hands committed
 //! changes to event streams; [`openapi`] adds what every
 //! documented operation shares; [`metrics`] counts what operators scrape; [`cli`] and
-//! [`accounts`] are the command line.
+//! [`accounts`] are the command line; [`allocator`] tunes the system allocator at start-up.
 
 pub mod accounts;
+pub mod allocator;
 pub mod api;
 pub mod auth;
 pub mod changes;

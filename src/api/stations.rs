@@ -567,7 +567,18 @@ fn created_one(row: StationRow, origin: &Origin) -> Answer {
 
 /// The answer to a bulk upload: the readings in input order, no `Location`.
 fn created_many(rows: Vec<StationRow>, origin: &Origin) -> Answer {
-    Answer::json(StatusCode::CREATED, &CreatedReadings { rows, origin })
+    // A reading's JSON is its URL, its name and, but for extreme numbers, under 128 bytes of
+    // keys and numbers; should it be more, the buffer grows.
+    let url_length = origin.station_url(i64::MAX).len();
+    let capacity = rows
+        .iter()
+        .map(|row| url_length + row.name.len() + 128)
+        .sum();
+    Answer::json_with_capacity(
+        StatusCode::CREATED,
+        &CreatedReadings { rows, origin },
+        capacity,
+    )
 }
 
 /// A bulk upload's readings as the wire's array, each turned into a [`Station`] only as it is
