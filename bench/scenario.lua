@@ -10,6 +10,10 @@
 --                readings, 10 s apart and newer than that device's previous upload, as JSON or
 --                CSV (BENCH_CONTENT_TYPE); every wrk thread plays 8 devices in turn
 
+-- wrk loads this file by path, so status_counts.lua is found beside it, not in the working directory.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua;" .. package.path
+local status_counts = require("status_counts")
+
 local mode = os.getenv("BENCH_MODE") or "retrieve"
 local auth = os.getenv("BENCH_AUTH") or ""
 local rows = tonumber(os.getenv("BENCH_ROWS") or "1000")
@@ -111,26 +115,14 @@ if pace_ms > 0 then
 end
 
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
+  status_counts.count(statuses, status)
 end
 
 function done(summary, latency, requests)
-  local merged = {}
-  for _, thread in ipairs(threads) do
-    local counts = thread:get("statuses")
-    for code, count in pairs(counts) do
-      local key = tostring(code)
-      merged[key] = (merged[key] or 0) + count
-    end
-  end
-  local parts = {}
-  for code, count in pairs(merged) do
-    table.insert(parts, string.format('"%s":%d', code, count))
-  end
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,' ..
     '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,"statuses":{%s}}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
-    table.concat(parts, ",")))
+    status_counts.merged_json(threads)))
 end

@@ -47,7 +47,6 @@ class PostgresPair:
         self.log_dir = log_dir
         self.bin = postgres_bin()
         self.primary = 0
-        self.processes: dict[int, subprocess.Popen] = {}
 
     def data_dir(self, i: int) -> Path:
         return self.workdir / f"pg{i}"
@@ -103,7 +102,6 @@ class PostgresPair:
         process = host.spawn([str(self.bin / "postgres"), "-D", str(self.data_dir(i)),
                               "-k", str(sockets)],
                              self.log_dir / f"postgres-{i}.log", user="postgres")
-        self.processes[i] = process
         host.wait_listening(5432, process=process)
 
     def url(self) -> str:

@@ -162,11 +162,16 @@ def check_subscribers(result: Result, must_reconnect: bool) -> None:
                                    reconnects > 0, f"{reconnects} reconnects"))
 
 
+def operator_basic_auth(password: str) -> str:
+    """The Authorization header of the staff user `operator` that prepare_database created."""
+    return "Basic " + base64.b64encode(f"operator:{password}".encode()).decode()
+
+
 def run_scenario(name: str, fault: str, balancer: Balancer, tokens: tuple[str, str, str],
                  ids: list[int], breaks: Callable[[list[tuple[str, float]]], None],
                  seconds: int, fault_at: float) -> Result:
     password, write_token, read_token = tokens
-    basic = "Basic " + base64.b64encode(f"operator:{password}".encode()).decode()
+    basic = operator_basic_auth(password)
     subscribers = [Subscriber(balancer.url, read_token) for _ in range(3)]
     for subscriber in subscribers:
         subscriber.start()
@@ -198,7 +203,7 @@ def run_scenario(name: str, fault: str, balancer: Balancer, tokens: tuple[str, s
 
 def seed(balancer: Balancer, password: str, count: int = 30) -> list[int]:
     """Creates `count` readings (one bulk request) for the load's retrieves; their ids."""
-    basic = "Basic " + base64.b64encode(f"operator:{password}".encode()).decode()
+    basic = operator_basic_auth(password)
     readings = [{"name": "seed", "timestamp": 1_700_000_000 + i, "temperature": 20.0 + i / 10,
                  "lat": 52.0, "lon": 4.0} for i in range(count)]
     created = request_json("POST", balancer.url + "/station/", basic, readings)

@@ -3,6 +3,10 @@
 -- comma-separated list of reading ids that exist, for retrieves).
 -- The mix: 2 in 5 retrieve a reading, 1 in 5 read the first page, 2 in 5 create a reading.
 
+-- The status tally is bench/status_counts.lua's; wrk loads this file by path.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../bench/?.lua;" .. package.path
+local status_counts = require("status_counts")
+
 local auth = os.getenv("AUTH")
 local ids = {}
 for id in string.gmatch(os.getenv("IDS") or "", "%d+") do
@@ -42,26 +46,15 @@ function request()
 end
 
 function response(status, headers, body)
-    statuses[status] = (statuses[status] or 0) + 1
+    status_counts.count(statuses, status)
 end
 
 function done(summary, latency, requests)
-    local totals = {}
-    for _, thread in ipairs(threads) do
-        local counted = thread:get("statuses")
-        for status, n in pairs(counted) do
-            totals[status] = (totals[status] or 0) + n
-        end
-    end
-    local parts = {}
-    for status, n in pairs(totals) do
-        parts[#parts + 1] = string.format('"%d":%d', status, n)
-    end
     local errors = summary.errors
     io.write(string.format(
         'WRK_RESULT {"requests":%d,"seconds":%.3f,"p50_ms":%.2f,"p99_ms":%.2f,"max_ms":%.2f,' ..
         '"statuses":{%s},"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d}}\n',
         summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
-        latency:percentile(99) / 1e3, latency.max / 1e3, table.concat(parts, ","),
+        latency:percentile(99) / 1e3, latency.max / 1e3, status_counts.merged_json(threads),
         errors.connect, errors.read, errors.write, errors.timeout))
 end
