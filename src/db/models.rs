@@ -31,11 +31,25 @@ pub struct StationRow {
 #[derive(Debug, Insertable, AsChangeset)]
 #[diesel(table_name = station)]
 pub struct StationValues<'a> {
-    name: &'a str,
-    timestamp: i64,
-    temperature: f64,
-    lat: f64,
-    lon: f64,
+    pub(in crate::db) name: &'a str,
+    pub(in crate::db) timestamp: i64,
+    pub(in crate::db) temperature: f64,
+    pub(in crate::db) lat: f64,
+    pub(in crate::db) lon: f64,
+}
+
+impl StationValues<'_> {
+    /// The row these values make once stored as reading `id`.
+    pub(in crate::db) fn stored_as(&self, id: i64) -> StationRow {
+        StationRow {
+            id,
+            name: self.name.to_owned(),
+            timestamp: self.timestamp,
+            temperature: self.temperature,
+            lat: self.lat,
+            lon: self.lon,
+        }
+    }
 }
 
 impl<'a> From<&'a NewStation> for StationValues<'a> {

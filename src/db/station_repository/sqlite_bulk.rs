@@ -8,8 +8,8 @@ use diesel::sql_types::{BigInt, Double, Text};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 
-use super::ROWS_PER_INSERT;
-use crate::db::models::StationRow;
+use super::{ROWS_PER_INSERT, insert_in_chunks};
+use crate::db::models::{StationRow, StationValues};
 use crate::domain::station::NewStation;
 
 /// Writes what the change log's insert trigger writes for each reading, for ids `?1` to `?2`.
@@ -33,11 +33,10 @@ pub(super) fn insert_many(
     readings: &[NewStation],
 ) -> QueryResult<Vec<StationRow>> {
     diesel::sql_query("INSERT INTO station_bulk_insert (singleton) VALUES (1)").execute(conn)?;
-    let mut rows = Vec::with_capacity(readings.len());
-    for chunk in readings.chunks(ROWS_PER_INSERT) {
-        let last_id = insert_chunk(conn, chunk)?;
-        rows.append(&mut rows_as_inserted(chunk, last_id));
-    }
+    let rows = insert_in_chunks(readings, |values| {
+        let last_id = insert_chunk(conn, values)?;
+        Ok(rows_as_inserted(values, last_id).collect())
+    })?;
     diesel::sql_query("DELETE FROM station_bulk_insert").execute(conn)?;
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(rows);
@@ -51,15 +50,15 @@ pub(super) fn insert_many(
     Ok(rows)
 }
 
-/// Inserts `readings` in one statement and returns the last one's id. Diesel's own batch insert
+/// Inserts `values` in one statement and returns the last one's id. Diesel's own batch insert
 /// runs one statement per row on SQLite, many times slower.
-fn insert_chunk(conn: &mut SqliteConnection, readings: &[NewStation]) -> QueryResult<i64> {
+fn insert_chunk(conn: &mut SqliteConnection, values: &[StationValues<'_>]) -> QueryResult<i64> {
     use diesel::dsl::sql;
 
-    let inserted = ChunkInsert::of(readings).execute(conn)?;
-    if inserted != readings.len() {
+    let inserted = ChunkInsert(values).execute(conn)?;
+    if inserted != values.len() {
         return Err(diesel::result::Error::QueryBuilderError(
-            format!("inserted {inserted} rows of {}", readings.len()).into(),
+            format!("inserted {inserted} rows of {}", values.len()).into(),
         ));
     }
     diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result::<i64>(conn)
@@ -68,74 +67,48 @@ fn insert_chunk(conn: &mut SqliteConnection, readings: &[NewStation]) -> QueryRe
 /// The rows one multi-row INSERT stored, without reading them back: SQLite has one writer, so
 /// one statement's rows have consecutive ids ending at `last_id`, and it stores what it was given
 /// (the domain has no negative zero, the one value SQLite would not keep).
-fn rows_as_inserted(readings: &[NewStation], last_id: i64) -> Vec<StationRow> {
-    let first_id = last_id - i64::try_from(readings.len()).unwrap_or(i64::MAX) + 1;
+fn rows_as_inserted<'v>(
+    values: &'v [StationValues<'_>],
+    last_id: i64,
+) -> impl Iterator<Item = StationRow> + 'v {
+    let first_id = last_id - i64::try_from(values.len()).unwrap_or(i64::MAX) + 1;
     (first_id..)
-        .zip(readings)
-        .map(|(id, reading)| StationRow {
-            id,
-            name: reading.name.as_ref().to_owned(),
-            timestamp: reading.timestamp.seconds(),
-            temperature: reading.temperature.celsius(),
-            lat: reading.lat.degrees(),
-            lon: reading.lon.degrees(),
-        })
-        .collect()
+        .zip(values)
+        .map(|(id, reading)| reading.stored_as(id))
 }
 
-/// One multi-row INSERT with bound parameters. A full chunk's statement is the same text every
-/// time, so Diesel keeps it prepared, keyed by that text; a shorter one, whose length varies, is
-/// prepared for its one use rather than filling the cache.
-struct ChunkInsert<'a> {
-    /// Name, timestamp, temperature, latitude and longitude of each reading.
-    values: Vec<(&'a str, i64, f64, f64, f64)>,
-}
+/// One multi-row INSERT of these values with bound parameters. A full chunk's statement is the
+/// same text every time, so Diesel keeps it prepared, keyed by that text; a shorter one, whose
+/// length varies, is prepared for its one use rather than filling the cache.
+struct ChunkInsert<'v, 'a>(&'v [StationValues<'a>]);
 
-impl<'a> ChunkInsert<'a> {
-    fn of(readings: &'a [NewStation]) -> Self {
-        let values = readings
-            .iter()
-            .map(|reading| {
-                (
-                    reading.name.as_ref(),
-                    reading.timestamp.seconds(),
-                    reading.temperature.celsius(),
-                    reading.lat.degrees(),
-                    reading.lon.degrees(),
-                )
-            })
-            .collect();
-        Self { values }
-    }
-}
-
-impl QueryId for ChunkInsert<'_> {
+impl QueryId for ChunkInsert<'_, '_> {
     type QueryId = ();
     // No static id: Diesel then caches the statement by its SQL text.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl QueryFragment<Sqlite> for ChunkInsert<'_> {
+impl QueryFragment<Sqlite> for ChunkInsert<'_, '_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        if self.values.len() != ROWS_PER_INSERT {
+        if self.0.len() != ROWS_PER_INSERT {
             out.unsafe_to_cache_prepared();
         }
         out.push_sql("INSERT INTO station (name, timestamp, temperature, lat, lon) VALUES ");
-        for (n, (name, timestamp, temperature, lat, lon)) in self.values.iter().enumerate() {
+        for (n, reading) in self.0.iter().enumerate() {
             out.push_sql(if n == 0 { "(" } else { ",(" });
-            out.push_bind_param::<Text, str>(name)?;
+            out.push_bind_param::<Text, str>(reading.name)?;
             out.push_sql(",");
-            out.push_bind_param::<BigInt, i64>(timestamp)?;
+            out.push_bind_param::<BigInt, i64>(&reading.timestamp)?;
             out.push_sql(",");
-            out.push_bind_param::<Double, f64>(temperature)?;
+            out.push_bind_param::<Double, f64>(&reading.temperature)?;
             out.push_sql(",");
-            out.push_bind_param::<Double, f64>(lat)?;
+            out.push_bind_param::<Double, f64>(&reading.lat)?;
             out.push_sql(",");
-            out.push_bind_param::<Double, f64>(lon)?;
+            out.push_bind_param::<Double, f64>(&reading.lon)?;
             out.push_sql(")");
         }
         Ok(())
     }
 }
 
-impl RunQueryDsl<SqliteConnection> for ChunkInsert<'_> {}
+impl RunQueryDsl<SqliteConnection> for ChunkInsert<'_, '_> {}
