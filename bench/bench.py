@@ -449,6 +449,17 @@ def upload_body(path: Path, items: int, media_type: str) -> Path:
     return path
 
 
+def upload_env(workdir: Path, mode: str, items: int, media_type: str) -> dict[str, str]:
+    """What scenario.lua needs for an upload cell: in `backlog` mode each request a device's new
+    backlog of `items` readings; in `upload` mode the same body (written under `workdir`) every
+    request."""
+    if mode == "upload":
+        suffix = "csv" if media_type == "text/csv" else "json"
+        body = upload_body(workdir / f"upload-{items}.{suffix}", items, media_type)
+        return {"BENCH_BODY_FILE": str(body), "BENCH_CONTENT_TYPE": media_type}
+    return {"BENCH_UPLOAD_ITEMS": str(items), "BENCH_CONTENT_TYPE": media_type}
+
+
 def device_cells(store, rows: int, workers: int, seconds: int, quick: bool,
                  workdir: Path) -> list[DeviceCell]:
     """Device tokens against basic auth, and bulk uploads against single creates, each pair
@@ -482,8 +493,8 @@ def device_cells(store, rows: int, workers: int, seconds: int, quick: bool,
     json_items = 1000
 
     def backlog(items: int, media_type: str) -> Measurement:
-        return cell("backlog", upload_connections, env={
-            "BENCH_UPLOAD_ITEMS": str(items), "BENCH_CONTENT_TYPE": media_type})
+        return cell("backlog", upload_connections,
+                    env=upload_env(workdir, "backlog", items, media_type))
 
     uploads = {"JSON": backlog(json_items, "application/json"), "CSV": backlog(json_items, "text/csv")}
     json_cell = DeviceCell(f"bulk JSON, {json_items:,} readings a request", upload_connections,
@@ -495,9 +506,8 @@ def device_cells(store, rows: int, workers: int, seconds: int, quick: bool,
     cells += [json_cell, csv_cell]
     # The same 1,000 readings posted again and again: every row lands in the middle of the
     # timestamp indexes instead of at their ends, the costliest case for the writer.
-    body = upload_body(workdir / "upload.json", json_items, "application/json")
-    repeated = cell("upload", upload_connections, env={
-        "BENCH_BODY_FILE": str(body), "BENCH_CONTENT_TYPE": "application/json"})
+    repeated = cell("upload", upload_connections,
+                    env=upload_env(workdir, "upload", json_items, "application/json"))
     cells.append(DeviceCell(f"bulk JSON, the same {json_items:,} readings every request",
                             upload_connections, repeated, json_items, "bulk JSON",
                             repeated.rps / uploads["JSON"].rps if uploads["JSON"].rps else 0.0))

@@ -47,12 +47,8 @@ def main() -> None:
         mode, items, media_type = CELLS[name]
         service = bench.start_service(store, 10_000, 2, workdir / "server.log")
         try:
-            if mode == "upload":
-                body = bench.upload_body(workdir / "upload.json", items, media_type)
-                service.env.update({"BENCH_BODY_FILE": str(body), "BENCH_CONTENT_TYPE": media_type})
-            else:
-                service.env.update({"BENCH_UPLOAD_ITEMS": str(items),
-                                    "BENCH_CONTENT_TYPE": media_type})
+            if mode != "create":
+                service.env.update(bench.upload_env(workdir, mode, items, media_type))
             time.sleep(0.5)
             result = bench.measure(service, mode, 16, args.seconds)
         finally:
