@@ -1100,6 +1100,7 @@ def metrics_ab_run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
+    global BINARY
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short smoke run (what CI runs)")
     parser.add_argument("--soak", action="store_true", help="the soak test instead of the load table")
@@ -1118,6 +1119,8 @@ def main() -> int:
     parser.add_argument("--no-results-file", action="store_true",
                         help="print the table without writing it to bench/results/")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--binary", default=BINARY,
+                        help="the service binary to measure (with --no-build; default: the dist build)")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL"),
                         help="also run on the PostgreSQL server here (a database to connect to)")
     parser.add_argument("--fanout", action="store_true",
@@ -1131,6 +1134,7 @@ def main() -> int:
                              "median ratio")
     parser.add_argument("--pairs", type=int, default=6, help="pairs of cells with --metrics-ab")
     args = parser.parse_args()
+    BINARY = args.binary
     if not args.no_build:
         build()
     if args.instructions:

@@ -27,8 +27,8 @@ use crate::auth::token::{
 };
 use crate::auth::turns::Turns;
 use crate::db::models::AccountStanding;
+use crate::db::{CallerColumn, CallerStanding, DbConnection, QueryResult};
 use crate::db::{Database, DbError, token_repository, user_repository};
-use crate::db::{DbConnection, QueryResult};
 use crate::domain::token::Scopes;
 
 /// How authentication trades safety against speed.
@@ -239,34 +239,46 @@ pub enum Checked {
 }
 
 impl PendingCheck {
-    /// Reads the account (or the token) on `conn`.
-    pub fn run(&self, conn: &mut DbConnection) -> QueryResult<Checked> {
-        let (username, verified_hash) = match &self.0 {
+    /// The read as a column another statement can carry (see [`CallerColumn`]).
+    pub fn column(&self) -> CallerColumn {
+        match &self.0 {
             Check::Account {
                 username,
                 verified_hash,
-            } => (username, verified_hash),
-            Check::Token(token) => {
-                return Ok(
-                    match token_repository::last_used(conn, token.key_hash.as_ref())? {
-                        Some(last_used) => {
-                            token.note_last_used(last_used);
-                            Checked::Admitted(token.principal.clone())
-                        }
-                        None => Checked::Denied(AuthError::InvalidToken),
-                    },
-                );
-            }
-        };
-        let standing = user_repository::standing(conn, username)?;
-        Ok(match standing {
-            Some(account) if account.password_hash != **verified_hash => Checked::Stale,
-            Some(account) => match admit(username, &account) {
-                Ok(principal) => Checked::Admitted(principal),
-                Err(denied) => Checked::Denied(denied),
+            } => CallerColumn::Account {
+                username: username.clone(),
+                verified_hash: Arc::clone(verified_hash),
             },
-            None => Checked::Denied(AuthError::InvalidCredentials),
-        })
+            Check::Token(token) => CallerColumn::Token {
+                key_hash: token.key_hash.shared(),
+            },
+        }
+    }
+
+    /// Reads the account (or the token) on `conn`, with a statement of its own.
+    pub fn run(&self, conn: &mut DbConnection) -> QueryResult<Checked> {
+        let standing = self.column().read(conn)?;
+        Ok(self.judge(standing))
+    }
+
+    /// What the read `standing` makes of the caller.
+    pub fn judge(&self, standing: CallerStanding) -> Checked {
+        match (&self.0, standing) {
+            (Check::Token(token), CallerStanding::Token { last_used }) => {
+                token.note_last_used(last_used);
+                Checked::Admitted(token.principal.clone())
+            }
+            (Check::Token(_), _) => Checked::Denied(AuthError::InvalidToken),
+            (Check::Account { .. }, CallerStanding::NewPassword) => Checked::Stale,
+            (Check::Account { username, .. }, CallerStanding::Active { staff }) => {
+                Checked::Admitted(Principal::User {
+                    username: username.clone(),
+                    staff,
+                })
+            }
+            // DRF treats an inactive user's right password as a wrong one.
+            (Check::Account { .. }, _) => Checked::Denied(AuthError::InvalidCredentials),
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 
 #[macro_use]
 mod macros;
+mod caller_column;
 pub mod change_repository;
 mod connection;
 mod error;
@@ -42,6 +43,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::PooledConnection;
 use secrecy::ExposeSecret as _;
 
+pub use caller_column::{CallerColumn, CallerStanding, Carried};
 use connection::last_insert_id;
 pub use connection::{Backend, DbConnection};
 use error::ErrorCounts;

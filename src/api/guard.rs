@@ -34,7 +34,7 @@ use crate::auth::{
 };
 use crate::changes::ChangeFeed;
 use crate::config::{HttpSettings, IdempotencySettings};
-use crate::db::{Database, DbConnection, DbError, QueryResult};
+use crate::db::{CallerColumn, Carried, Database, DbConnection, DbError, QueryResult};
 use crate::error::ApiError;
 use crate::metrics::{AuthOutcome, Metrics};
 use crate::pagination::{CursorCodec, PageSizeLimits};
@@ -377,6 +377,48 @@ impl Session {
         T: Send + 'static,
     {
         self.run(Access::Read, query).await
+    }
+
+    /// Runs a read-only `query` that may read the pending account (or token) itself: given the
+    /// [`CallerColumn`], it can carry it in its own statement (no round trip of its own) and say
+    /// what it read; when it does not (say, no row came back), the account is read right after,
+    /// on the same connection. What was read is returned only if the account still admits the
+    /// caller.
+    pub async fn read_carrying<T, F>(&self, query: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, Option<&CallerColumn>) -> QueryResult<Carried<T>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let database = &self.state.database;
+        let Some((remembered, needed)) = self.pending.as_ref().and_then(|p| p.take()) else {
+            return Ok(database
+                .read(move |conn| query(conn, None).map(|carried| carried.value))
+                .await?);
+        };
+        let check = remembered.check();
+        let (value, checked) = database
+            .read(move |conn| {
+                let column = check.column();
+                let carried = query(conn, Some(&column))?;
+                let standing = match carried.caller {
+                    Some(standing) => standing,
+                    None => column.read(conn)?,
+                };
+                Ok((carried.value, check.judge(standing)))
+            })
+            .await?;
+        let checked = match checked {
+            Checked::Admitted(principal) if principal.may(needed) => return Ok(value),
+            Checked::Admitted(_) => Checked::Denied(AuthError::Forbidden),
+            other => other,
+        };
+        // A new password verified again (or the refusal): what was read stands for a caller
+        // the account admits, as reads change nothing.
+        let principal = self.state.authenticator.settle(remembered, checked).await?;
+        authorize(&principal, needed)?;
+        Ok(value)
     }
 
     /// Runs `change` in a write transaction, after the pending account read if there is one (in

@@ -13,8 +13,8 @@ use crate::api::guard::Session;
 use crate::api::idempotency::{self, Answer};
 use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
-use crate::db::models::StationRow;
-use crate::db::{DbConnection, QueryResult, station_repository};
+use crate::db::models::{CountedRows, StationRow};
+use crate::db::{CallerColumn, DbConnection, QueryResult, station_repository};
 use crate::domain::listing::{InvalidQuery, SortValue, StationList};
 use crate::domain::station::{
     InvalidStation, LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS,
@@ -295,7 +295,7 @@ pub async fn list_stations(
         .caller()
         .and_then(|caller| caller.bound_station.clone());
     let page = session
-        .read(move |conn| request.read(conn, &list))
+        .read_carrying(move |conn, caller| request.read_carrying(conn, &list, caller))
         .await?
         .ok_or(ApiError::InvalidPage)?;
     page_answer(
@@ -379,6 +379,23 @@ impl PagedList for StationList {
         limit: i64,
     ) -> QueryResult<Vec<StationRow>> {
         station_repository::rows_at(conn, &self.filter, &self.ordering, offset, limit)
+    }
+
+    fn counted_rows_at(
+        &self,
+        conn: &mut DbConnection,
+        offset: i64,
+        limit: i64,
+        caller: &CallerColumn,
+    ) -> QueryResult<Option<CountedRows<StationRow>>> {
+        station_repository::counted_rows_at(
+            conn,
+            &self.filter,
+            &self.ordering,
+            offset,
+            limit,
+            caller,
+        )
     }
 
     fn rows_beyond(
@@ -702,7 +719,7 @@ pub async fn retrieve_station(
     let id = parse_id(&id)?;
     let if_none_match = EntityTags::of(&req, header::IF_NONE_MATCH)?;
     let row = session
-        .read(move |conn| station_repository::find(conn, id))
+        .read_carrying(move |conn, caller| station_repository::find_carrying(conn, id, caller))
         .await?
         .filter(|row| visible_to(&session, row))
         .ok_or(ApiError::StationNotFound)?;

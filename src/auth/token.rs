@@ -65,6 +65,11 @@ impl KeyHash {
     pub fn of(key: &str) -> Self {
         Self(hex::encode(&Sha256::digest(key.as_bytes())).into())
     }
+
+    /// The hash as shared text, for a query that outlives the borrow.
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
 }
 
 impl AsRef<str> for KeyHash {

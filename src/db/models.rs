@@ -27,6 +27,18 @@ pub struct StationRow {
     pub lon: f64,
 }
 
+/// A page's rows as one statement read them with the count of the list they belong to and what
+/// the request's caller column read (see [`crate::db::CallerColumn`]).
+#[derive(Debug)]
+pub struct CountedRows<R> {
+    /// The rows, in the list's order.
+    pub rows: Vec<R>,
+    /// How many rows the whole list has.
+    pub total: i64,
+    /// What the caller column read.
+    pub caller: crate::db::CallerStanding,
+}
+
 /// Every writable column: inserted by POST, written whole by PUT.
 #[derive(Debug, Insertable, AsChangeset)]
 #[diesel(table_name = station)]

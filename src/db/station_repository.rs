@@ -13,8 +13,8 @@ pub use data_commands::{copy_sqlite_database, delete_older_than, insert_with_ids
 pub use latest::latest_per_name;
 use listing::ListQueries;
 
-use crate::db::models::{StationChanges, StationRow, StationValues};
-use crate::db::{DbConnection, last_insert_id};
+use crate::db::models::{CountedRows, StationChanges, StationRow, StationValues};
+use crate::db::{CallerColumn, Carried, DbConnection, last_insert_id};
 use crate::domain::listing::{Ordering, SortValue, StationFilter};
 use crate::domain::station::{NewStation, StationPatch};
 
@@ -56,6 +56,23 @@ impl diesel::query_builder::Query for CountAllReadings {
     type SqlType = diesel::sql_types::BigInt;
 }
 
+/// [`CountAllReadings`] as a scalar subquery, for a column of the statement that reads a page:
+/// the engines evaluate it once per statement, not per row.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct KeptCount;
+
+impl diesel::expression::Expression for KeptCount {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl<QS> diesel::expression::AppearsOnTable<QS> for KeptCount {}
+
+impl<QS> diesel::expression::SelectableExpression<QS> for KeptCount {}
+
+impl<GroupByClause> diesel::expression::ValidGrouping<GroupByClause> for KeptCount {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
 macro_rules! count_all_sql {
     ($backend:ty, $sql:literal) => {
         impl diesel::query_builder::QueryFragment<$backend> for CountAllReadings {
@@ -64,6 +81,16 @@ macro_rules! count_all_sql {
                 mut out: diesel::query_builder::AstPass<'_, 'b, $backend>,
             ) -> QueryResult<()> {
                 out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl diesel::query_builder::QueryFragment<$backend> for KeptCount {
+            fn walk_ast<'b>(
+                &'b self,
+                mut out: diesel::query_builder::AstPass<'_, 'b, $backend>,
+            ) -> QueryResult<()> {
+                out.push_sql(concat!("(", $sql, ")"));
                 Ok(())
             }
         }
@@ -84,6 +111,34 @@ count_all_sql!(
 );
 
 impl<Conn> RunQueryDsl<Conn> for CountAllReadings {}
+
+/// At most `limit` readings in `ordering`, `offset` rows in, with how many readings there are and
+/// what `caller` read, all from one statement, so the count and the rows agree without a
+/// transaction around them. `None` when `filter` lets some readings through and not others (its
+/// count is a scan of its own), or when no row came back (so neither the count nor the caller
+/// was read).
+pub fn counted_rows_at(
+    conn: &mut DbConnection,
+    filter: &StationFilter,
+    ordering: &Ordering,
+    offset: i64,
+    limit: i64,
+    caller: &CallerColumn,
+) -> QueryResult<Option<CountedRows<StationRow>>> {
+    if !filter.lets_everything_through() {
+        return Ok(None);
+    }
+    let read = on_its_backend!(conn, |conn| conn
+        .counted_rows(ordering, limit, offset, caller))?;
+    let Some(&(_, total, standing)) = read.first() else {
+        return Ok(None);
+    };
+    Ok(Some(CountedRows {
+        rows: read.into_iter().map(|(row, _, _)| row).collect(),
+        total,
+        caller: caller.standing(standing),
+    }))
+}
 
 /// At most `limit` of the readings `filter` lets through, strictly beyond the one whose sort-key
 /// values are `boundary`, walking `ordering` forwards or `backwards`, in the order walked;
@@ -112,6 +167,31 @@ pub fn find(conn: &mut DbConnection, station_id: i64) -> QueryResult<Option<Stat
         .select(StationRow::as_select())
         .get_result(conn)
         .optional())
+}
+
+/// [`find`], carrying `caller` in the same statement when there is one.
+pub fn find_carrying(
+    conn: &mut DbConnection,
+    station_id: i64,
+    caller: Option<&CallerColumn>,
+) -> QueryResult<Carried<Option<StationRow>>> {
+    use crate::db::schema::station::dsl::station;
+
+    let Some(caller) = caller else {
+        return find(conn, station_id).map(Carried::alone);
+    };
+    let found: Option<(StationRow, Option<i64>)> = on_its_backend!(conn, |conn| station
+        .find(station_id)
+        .select((StationRow::as_select(), caller.clone()))
+        .get_result(conn)
+        .optional())?;
+    Ok(match found {
+        Some((row, read)) => Carried {
+            value: Some(row),
+            caller: Some(caller.standing(read)),
+        },
+        None => Carried::alone(None),
+    })
 }
 
 /// [`find`], with the row locked until the transaction ends (SQLite's one writer needs no lock),

@@ -18,18 +18,6 @@ pub fn find_by_key_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Opti
         .optional())
 }
 
-/// Whether the token whose key hashes to `hash` still exists, and when it was last used: the
-/// check a remembered token makes on each request (`None` once it is revoked).
-pub fn last_used(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<Option<i64>>> {
-    use crate::db::schema::device_tokens::dsl::{key_hash, last_used};
-
-    on_its_backend!(conn, |conn| device_tokens::table
-        .filter(key_hash.eq(hash))
-        .select(last_used)
-        .get_result(conn)
-        .optional())
-}
-
 /// Records a use at `now`, unless one was recorded within the last `interval` seconds (by this
 /// instance or another); true when this call wrote it.
 pub fn touch(conn: &mut DbConnection, token_id: i64, now: i64, interval: i64) -> QueryResult<bool> {

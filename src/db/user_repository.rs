@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use crate::db::models::{AccountStanding, NewUserRow, UserRow};
+use crate::db::models::{NewUserRow, UserRow};
 use crate::db::{DbConnection, last_insert_id};
 
 /// The account with this username, if any.
@@ -13,17 +13,6 @@ pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Opti
     on_its_backend!(conn, |conn| users
         .filter(username.eq(name))
         .select(UserRow::as_select())
-        .get_result(conn)
-        .optional())
-}
-
-/// The standing of the account with this username, if any: the columns every request reads.
-pub fn standing(conn: &mut DbConnection, name: &str) -> QueryResult<Option<AccountStanding>> {
-    use crate::db::schema::users::dsl::{username, users};
-
-    on_its_backend!(conn, |conn| users
-        .filter(username.eq(name))
-        .select(AccountStanding::as_select())
         .get_result(conn)
         .optional())
 }

@@ -5,7 +5,8 @@ use serde::de::DeserializeOwned;
 
 use super::QueryParameters;
 use super::{Cursor, CursorCodec, Links, ListUrl, PageNumber, PageRequest, PageSelector};
-use crate::db::{DbConnection, QueryResult};
+use crate::db::models::CountedRows;
+use crate::db::{CallerColumn, Carried, DbConnection, QueryResult};
 
 /// A list that can be cut into pages: a total order over its rows, the key that places a row in
 /// it, and the queries that count and read the rows. Each paginated endpoint implements it once
@@ -38,6 +39,21 @@ pub trait PagedList {
         limit: i64,
     ) -> QueryResult<Vec<Self::Row>>;
 
+    /// At most `limit` rows, `offset` rows into the order, with how many rows the list has and
+    /// what `caller` read, all from one statement (no snapshot to open around two); `None` when
+    /// the list cannot count itself in the statement that reads its rows, or that statement
+    /// returned no row. Lists that cannot, leave it to [`PagedList::count`] and
+    /// [`PagedList::rows_at`].
+    fn counted_rows_at(
+        &self,
+        _conn: &mut DbConnection,
+        _offset: i64,
+        _limit: i64,
+        _caller: &CallerColumn,
+    ) -> QueryResult<Option<CountedRows<Self::Row>>> {
+        Ok(None)
+    }
+
     /// At most `limit` rows strictly beyond the row whose key is `boundary`, walking the order
     /// forwards, or with `backwards` backwards, in the order walked; without a boundary, from the
     /// start of the order (from its end, backwards). Its cost should depend on `limit` alone,
@@ -61,6 +77,9 @@ pub struct Page<R, K> {
     pub rows: Vec<R>,
     neighbours: Neighbours<K>,
 }
+
+/// A page of the list `L`.
+pub type PageOf<L> = Page<<L as PagedList>::Row, <L as PagedList>::Key>;
 
 /// Where the next and previous pages are, if there are any.
 #[derive(Debug)]
@@ -91,6 +110,41 @@ impl<K> PageRequest<K> {
                 read_from_cursor(conn, list, cursor, self.size).map(Some)
             }
         }
+    }
+}
+
+impl<K> PageRequest<K> {
+    /// [`PageRequest::read`], carrying `caller` in the statement that reads the page when the
+    /// list can count itself in that statement too: a numbered page is then one statement.
+    pub fn read_carrying<L: PagedList<Key = K>>(
+        &self,
+        conn: &mut DbConnection,
+        list: &L,
+        caller: Option<&CallerColumn>,
+    ) -> QueryResult<Carried<Option<PageOf<L>>>> {
+        if let (PageSelector::Number(PageNumber::Number(number)), Some(caller)) =
+            (&self.page, caller)
+            && let Some(offset) = number
+                .checked_sub(1)
+                .filter(|before| *before >= 0)
+                .and_then(|before| before.checked_mul(self.size))
+            && let Some(counted) = list.counted_rows_at(conn, offset, self.size, caller)?
+        {
+            // A row at the offset: the page is within the list.
+            let page_count = ((counted.total + self.size - 1) / self.size).max(1);
+            return Ok(Carried {
+                value: Some(Page {
+                    count: Some(counted.total),
+                    rows: counted.rows,
+                    neighbours: Neighbours::Numbered {
+                        next: (*number < page_count).then_some(number + 1),
+                        previous: (*number > 1).then_some(number - 1),
+                    },
+                }),
+                caller: Some(counted.caller),
+            });
+        }
+        self.read(conn, list).map(Carried::alone)
     }
 }
 

@@ -390,6 +390,101 @@ async fn remembered_credentials_stop_working_on_every_request_once_the_account_c
     }
 }
 
+/// Reads whose statement returns rows (which carry the account read) and reads whose statement
+/// returns none (after which the account is read on its own), with what each answers: a reading,
+/// the first page, a missing reading, a page past the end, a filter that matches nothing.
+fn reads_that_find_rows_and_reads_that_find_none(id: &str) -> [(String, StatusCode); 5] {
+    [
+        (format!("/station/{id}/"), StatusCode::OK),
+        ("/station/".to_owned(), StatusCode::OK),
+        ("/station/999999/".to_owned(), StatusCode::NOT_FOUND),
+        ("/station/?page=9".to_owned(), StatusCode::NOT_FOUND),
+        ("/station/?name=nobody".to_owned(), StatusCode::OK),
+    ]
+}
+
+#[backend_test]
+async fn an_account_changed_under_remembered_credentials_is_refused_by_reads_that_find_nothing_too()
+{
+    for (change, status) in [
+        ("demoted", StatusCode::FORBIDDEN),
+        ("deactivated", StatusCode::UNAUTHORIZED),
+        ("deleted", StatusCode::UNAUTHORIZED),
+    ] {
+        // Arrange: the password is verified and remembered; one reading exists.
+        let app = spawn_app().await;
+        let user = ("reader", "reader-password");
+        app.add_user(user.0, user.1, Role::Staff);
+        let id = app.create_station(&crate::helpers::reading("kept")).await["id"].to_string();
+        let reads = reads_that_find_rows_and_reads_that_find_none(&id);
+        for (path, answered) in &reads {
+            let before = send(
+                app.anonymous(Method::GET, path)
+                    .basic_auth(user.0, Some(user.1)),
+            )
+            .await;
+            assert_eq!(before.status(), *answered, "{path}");
+        }
+
+        // Act
+        match change {
+            "demoted" => set_account_flags(&app, user.0, false, true),
+            "deactivated" => set_account_flags(&app, user.0, true, false),
+            _ => accounts::delete(&app.database, &username(user.0)).unwrap(),
+        }
+
+        // Assert: refused, whether or not the read found anything.
+        for (path, _) in &reads {
+            let after = send(
+                app.anonymous(Method::GET, path)
+                    .basic_auth(user.0, Some(user.1)),
+            )
+            .await;
+            assert_eq!(after.status(), status, "{change}: {path}");
+        }
+    }
+}
+
+#[backend_test]
+async fn a_new_hash_of_the_same_password_is_verified_again_by_reads_that_find_rows() {
+    // Arrange: the password is verified and remembered; one reading exists.
+    let app = spawn_app().await;
+    let created = app.create_station(&crate::helpers::reading("kept")).await;
+    let detail = format!("/station/{}/", created["id"]);
+    assert_eq!(json_body(app.get(&detail).await).await, created);
+
+    for path in [detail.as_str(), "/station/"] {
+        // Act: the same password, hashed again (a new salt), under the remembered credentials.
+        accounts::change_password(
+            &app.database,
+            &PasswordHasher::new(CHEAP_HASHING).unwrap(),
+            &username(ADMIN.0),
+            &NewPassword::parse(ADMIN.1.to_owned()).unwrap(),
+        )
+        .unwrap();
+
+        // Assert: verified again, and the read is answered in full.
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body = json_body(response).await;
+        if path == "/station/" {
+            assert_eq!(body["count"], 1);
+            assert_eq!(body["results"], json!([created]));
+        } else {
+            assert_eq!(body, created);
+        }
+    }
+    // And with a wrong password, the new hash refuses it.
+    accounts::change_password(
+        &app.database,
+        &PasswordHasher::new(CHEAP_HASHING).unwrap(),
+        &username(ADMIN.0),
+        &NewPassword::parse("another-password".to_owned()).unwrap(),
+    )
+    .unwrap();
+    assert_unauthorized(app.get(&detail).await, INVALID).await;
+}
+
 #[backend_test]
 async fn a_password_set_again_to_the_same_value_keeps_working() {
     // Arrange: the password is verified and remembered against its stored hash.

@@ -301,6 +301,38 @@ async fn a_revoked_token_is_refused_at_once_on_every_instance() {
 }
 
 #[backend_test]
+async fn a_revoked_token_is_refused_by_reads_that_find_rows_and_reads_that_find_none() {
+    let app = spawn_app().await;
+    let id = app.create_station(&reading("Oslo")).await["id"].to_string();
+    let (issued, key) = issue(&app, json!({"label": "pi", "scopes": ["read"]})).await;
+    let reads = [
+        (format!("/station/{id}/"), StatusCode::OK),
+        ("/station/".to_owned(), StatusCode::OK),
+        ("/station/999999/".to_owned(), StatusCode::NOT_FOUND),
+        ("/station/?page=9".to_owned(), StatusCode::NOT_FOUND),
+    ];
+    // Twice each: the first use reads the token in full, later ones check it with the read.
+    for (path, answered) in reads.iter().chain(&reads) {
+        let before = send(token(&app, Method::GET, path, &key)).await;
+        assert_eq!(before.status(), *answered, "{path}");
+    }
+
+    // Act
+    let revoked = app
+        .admin(Method::DELETE, &format!("/tokens/{}/", issued["id"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+
+    // Assert
+    for (path, _) in &reads {
+        let after = send(token(&app, Method::GET, path, &key)).await;
+        assert_detail(after, StatusCode::UNAUTHORIZED, INVALID_TOKEN).await;
+    }
+}
+
+#[backend_test]
 async fn last_used_is_written_once_and_not_again_within_the_minute() {
     let app = spawn_app().await;
     let (issued, key) = issue(&app, json!({"label": "pi", "scopes": ["read"]})).await;

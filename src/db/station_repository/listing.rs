@@ -17,6 +17,8 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Bool, Text};
 
+use super::KeptCount;
+use crate::db::CallerColumn;
 use crate::db::models::StationRow;
 use crate::db::schema::station;
 use crate::db::statement_deadline::within_statement_time;
@@ -38,6 +40,16 @@ pub(super) trait ListQueries {
         limit: i64,
         offset: i64,
     ) -> QueryResult<Vec<StationRow>>;
+
+    /// At most `limit` readings in `ordering`, `offset` rows in, each with the kept count of all
+    /// readings and the value `caller` read, from one statement.
+    fn counted_rows(
+        &mut self,
+        ordering: &Ordering,
+        limit: i64,
+        offset: i64,
+        caller: &CallerColumn,
+    ) -> QueryResult<Vec<(StationRow, i64, Option<i64>)>>;
 
     /// At most `limit` readings `filter` lets through, strictly beyond the one whose sort keys
     /// are `boundary`, walking `ordering` forwards or `backwards` (from the start or the end of
@@ -390,6 +402,21 @@ macro_rules! list_queries {
                         .offset(offset)
                         .select(StationRow::as_select());
                     KeptIf::shaped(query, shape("page", filter, ordering, None)).load(self)
+                }
+
+                fn counted_rows(
+                    &mut self,
+                    ordering: &Ordering,
+                    limit: i64,
+                    offset: i64,
+                    caller: &CallerColumn,
+                ) -> QueryResult<Vec<(StationRow, i64, Option<i64>)>> {
+                    let query = ordered(station::table.into_boxed(), ordering, false)
+                        .limit(limit)
+                        .offset(offset)
+                        .select((StationRow::as_select(), KeptCount, caller.clone()));
+                    // Few shapes: the orderings of the whole list, times the two kinds of caller.
+                    query.load(self)
                 }
 
                 fn rows_from(
