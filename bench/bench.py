@@ -286,6 +286,19 @@ def with_database(server_url: str, name: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/{name}{query}"
 
 
+def same_transport_as_the_ceiling(server_url: str) -> str:
+    """`server_url` with `sslmode=disable` unless it names an sslmode: the PostgreSQL ceiling's
+    tokio-postgres speaks plaintext, while libpq's default (`prefer`) encrypts wherever the
+    server offers TLS, so the service would pay for TLS on both sides of every round trip and
+    the ratio would measure the transport, not the service. Loopback only, so TLS protects
+    nothing here; an explicit sslmode is kept (the ceiling then still speaks plaintext)."""
+    parts = urlsplit(server_url)
+    if "sslmode=" in parts.query:
+        return server_url
+    query = f"{parts.query}&sslmode=disable" if parts.query else "sslmode=disable"
+    return f"{parts.scheme}://{parts.netloc}{parts.path}?{query}"
+
+
 class PostgresStore:
     """A migrated, seeded template database on the server at `server_url`, cloned for every cell
     (CREATE DATABASE … TEMPLATE) and dropped at the end."""
@@ -553,7 +566,7 @@ def load_run(args: argparse.Namespace) -> int:
         workdir = Path(tmp)
         engines = [lambda: SqliteStore(workdir, rows)]
         if args.postgres_url:
-            engines.append(lambda: PostgresStore(args.postgres_url, rows))
+            engines.append(lambda: PostgresStore(same_transport_as_the_ceiling(args.postgres_url), rows))
         # The ceiling is measured right before each cell of the service, so that the ratio
         # compares two measurements seconds apart: this machine's speed drifts over minutes.
         ceiling = start_ceiling(workers)
@@ -672,7 +685,8 @@ def load_run(args: argparse.Namespace) -> int:
             "",
             "`examples/pg_ceiling.rs`: actix-web and one prepared `tokio-postgres` statement per "
             "request on 8 connections, no auth, no count, on a fresh copy of the same seeded "
-            "database, measured right before the service's cell.",
+            "database, measured right before the service's cell; both without TLS "
+            "(`sslmode=disable` unless the URL names an sslmode).",
             "",
             "| scenario | conns | service req/s | PG ceiling req/s | PG ceiling p99 ms | PG ceiling CPU us/req | ratio |",
             "|---|---:|---:|---:|---:|---:|---:|",
