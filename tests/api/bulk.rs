@@ -471,3 +471,42 @@ async fn other_media_types_are_still_415() {
     .await;
     assert_eq!(stored(&app), 0);
 }
+
+/// The service's SQLite connections do not checkpoint when they commit (`wal_autocheckpoint`
+/// is off); a thread of its own copies the log into the database file. Without it the file
+/// would not grow while the service runs: every page would stay in an ever longer log.
+#[actix_web::test]
+async fn committed_uploads_reach_the_sqlite_database_file_while_the_service_runs() {
+    let app = spawn_app().await;
+    let path = std::path::PathBuf::from(
+        app.database_url
+            .strip_prefix("sqlite://")
+            .expect("a SQLite test database"),
+    );
+    let file_size = || std::fs::metadata(&path).expect("the database file").len();
+    let before = file_size();
+
+    // Act: 5,000 readings, several megabytes of log.
+    for upload in 0..5 {
+        let readings: Vec<Value> = (0..1000)
+            .map(|n| reading(&format!("station-{upload}-{n}")))
+            .collect();
+        let response = post(&app, "application/json", json!(readings).to_string()).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    // Assert: the pages reach the database file within seconds, with nothing else checkpointing.
+    let mut grown = file_size();
+    for _ in 0..100 {
+        if grown > before + 256 * 1024 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        grown = file_size();
+    }
+    assert!(
+        grown > before + 256 * 1024,
+        "the database file stayed at {grown} bytes (from {before}): the log was not checkpointed"
+    );
+    assert_eq!(stored(&app), 5000);
+}
