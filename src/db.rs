@@ -48,7 +48,7 @@ use connection::last_insert_id;
 pub use connection::{Backend, DbConnection};
 use error::ErrorCounts;
 pub use error::{DbError, DbErrorTotals};
-use executor::{Claim, GroupCommitWriter, QueryThreads, WalCheckpointer};
+use executor::{Claim, GroupCommitWriter, QueryThreads};
 use pool::ConnectionPool;
 use session::Session;
 pub use settings::{DatabaseSettings, SqliteSynchronous};
@@ -77,8 +77,6 @@ pub struct Database {
     query_threads: Arc<QueryThreads>,
     /// SQLite's writes, committed in groups by one thread; server databases have none.
     writer: Option<Arc<GroupCommitWriter>>,
-    /// SQLite's WAL checkpoints, off the writer; server databases have none.
-    _checkpointer: Option<Arc<WalCheckpointer>>,
     checkout_timeout: Duration,
     /// The SQLite database file; `None` on a server database.
     sqlite_path: Option<PathBuf>,
@@ -134,21 +132,13 @@ impl Database {
             Backend::Postgres | Backend::Mysql => query_threads,
         };
         pool::check_first_connection(&target, settings, settings.checkout_timeout)?;
-        // SQLite's checkpoints run on a connection of their own, outside the pool.
-        let checkpointer = match backend {
-            Backend::Sqlite => Some(Arc::new(WalCheckpointer::start(
-                pool::DedicatedConnection::new(target.clone(), settings),
-            )?)),
-            Backend::Postgres | Backend::Mysql => None,
-        };
         let pool = pool::open(target, settings, pool_size)?;
-        let writer = match &checkpointer {
-            Some(checkpointer) => Some(Arc::new(GroupCommitWriter::start(
+        let writer = match backend {
+            Backend::Sqlite => Some(Arc::new(GroupCommitWriter::start(
                 pool.clone(),
                 settings.checkout_timeout,
-                checkpointer.commits(),
             )?)),
-            None => None,
+            Backend::Postgres | Backend::Mysql => None,
         };
         let query_threads = Arc::new(QueryThreads::start(
             &pool,
@@ -161,7 +151,6 @@ impl Database {
             backend,
             query_threads,
             writer,
-            _checkpointer: checkpointer,
             checkout_timeout: settings.checkout_timeout,
             sqlite_path,
             errors: Arc::default(),

@@ -11,8 +11,6 @@
 //!   takes in one `BEGIN IMMEDIATE` transaction, each in its own savepoint, and answers them all
 //!   after the one commit. SQLite has a single writer; a commit per request made writers queue
 //!   for the lock and pay for a commit each.
-//! - [`WalCheckpointer`] ([`wal_checkpointer`], SQLite only): copies the committed log into the
-//!   database file on a thread of its own, so the writer does not.
 //!
 //! A job waits at most the checkout timeout to start; a caller that gives up first gets a 503,
 //! and its job can then never start ([`claim`]), so a 503 never hides a change that was made.
@@ -21,13 +19,10 @@ mod claim;
 mod group_commit;
 mod query_threads;
 mod queue;
-mod wal_checkpointer;
 
 pub(super) use claim::{Claim, answer};
 pub(super) use group_commit::GroupCommitWriter;
 pub(super) use query_threads::QueryThreads;
-use wal_checkpointer::CommitCounter;
-pub(super) use wal_checkpointer::WalCheckpointer;
 
 use super::DbError;
 

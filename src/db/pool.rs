@@ -226,13 +226,11 @@ impl ConnectionManager {
                 // FULL unless the operator chose speed: in WAL mode NORMAL syncs only at
                 // checkpoints, so a power cut could lose commits already answered 201.
                 // Temporary tables stay in memory: an INSERT … RETURNING of many rows buffers
-                // them in one, which SQLite otherwise writes, page by page, to a file. No
-                // checkpoints from the connection that commits: a thread of the process's own
-                // runs them (`executor::wal_checkpointer`).
+                // them in one, which SQLite otherwise writes, page by page, to a file.
                 sqlite.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
-                     PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;",
+                     PRAGMA temp_store = MEMORY;",
                     self.busy_timeout.as_millis(),
                     self.synchronous.pragma_value()
                 ))?;
@@ -268,47 +266,6 @@ impl ConnectionManager {
                 Ok(DbConnection::Mysql(mysql))
             }
         }
-    }
-}
-
-/// One connection outside the pool, for a thread that keeps its own for the process's life:
-/// opened when first needed, and again after a failure or once its SQLite file has moved.
-pub(super) struct DedicatedConnection {
-    manager: ConnectionManager,
-    open: Option<ManagedConnection>,
-}
-
-impl DedicatedConnection {
-    /// A connection to `target`, prepared as `settings` ask, not opened yet.
-    pub(super) fn new(target: Target, settings: &DatabaseSettings) -> Self {
-        Self {
-            manager: ConnectionManager::new(target, settings),
-            open: None,
-        }
-    }
-
-    /// Runs `work` on the connection, opening it first if need be; a failure closes it.
-    pub(super) fn run<T>(
-        &mut self,
-        work: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
-    ) -> Result<T, String> {
-        use diesel::r2d2::ManageConnection as _;
-
-        if let Some(conn) = &mut self.open
-            && self.manager.is_valid(conn).is_err()
-        {
-            self.open = None;
-        }
-        let conn = match &mut self.open {
-            Some(conn) => conn,
-            None => self
-                .open
-                .insert(self.manager.connect().map_err(|error| error.to_string())?),
-        };
-        work(&mut conn.connection).map_err(|error| {
-            self.open = None;
-            error.to_string()
-        })
     }
 }
 

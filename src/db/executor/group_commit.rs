@@ -10,7 +10,7 @@ use diesel::connection::Connection as _;
 use tokio::sync::oneshot;
 
 use super::queue::{JobReceiver, JobSender, job_queue};
-use super::{Claim, CommitCounter, start_thread};
+use super::{Claim, start_thread};
 use crate::db::pool::ConnectionPool;
 use crate::db::{DbConnection, DbError};
 
@@ -47,11 +47,10 @@ impl GroupCommitWriter {
     pub(in crate::db) fn start(
         pool: ConnectionPool,
         checkout_timeout: Duration,
-        commits: CommitCounter,
     ) -> Result<Self, DbError> {
         let (queue, pending) = job_queue();
         start_thread("station-db-writer", move || {
-            write_until_closed(&pool, checkout_timeout, &pending, &commits);
+            write_until_closed(&pool, checkout_timeout, &pending);
         })?;
         Ok(Self { queue })
     }
@@ -100,14 +99,12 @@ fn write_until_closed(
     pool: &ConnectionPool,
     checkout_timeout: Duration,
     pending: &JobReceiver<PendingWrite>,
-    commits: &CommitCounter,
 ) {
     let mut batch = Vec::with_capacity(MOST_WRITES_PER_COMMIT);
     while pending.take(MOST_WRITES_PER_COMMIT, &mut batch) {
         batch.retain(|write| write.claim.start());
         if !batch.is_empty() {
             commit_together(pool, checkout_timeout, std::mem::take(&mut batch));
-            commits.committed();
         }
     }
 }
