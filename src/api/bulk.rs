@@ -163,6 +163,13 @@ fn decode_csv(bytes: &[u8], upload: &mut UploadCollector) -> Result<(), ApiError
     let (columns, _) =
         csv_header_columns(reader.byte_headers().map_err(csv_error)?).map_err(csv_error)?;
     let mut record = csv::ByteRecord::new();
+    // One item, its strings overwritten row by row: no allocation a row once they have grown.
+    let mut item = Value::Object(
+        FIELDS
+            .iter()
+            .map(|field| ((*field).to_owned(), Value::String(String::new())))
+            .collect(),
+    );
     let mut last_start = None;
     loop {
         if upload.is_over_limit() {
@@ -194,14 +201,16 @@ fn decode_csv(bytes: &[u8], upload: &mut UploadCollector) -> Result<(), ApiError
         }
         let line = record.position().map_or(0, csv::Position::line);
         last_start = record.position().map(csv::Position::byte);
-        let mut item = Map::with_capacity(FIELDS.len());
         for (field, column) in FIELDS.iter().zip(columns) {
             let raw = record.get(column).unwrap_or_default();
             let text = std::str::from_utf8(raw)
                 .map_err(|_| csv_error(format_args!("line {line}: {field} is not valid UTF-8")))?;
-            item.insert((*field).to_owned(), Value::String(text.to_owned()));
+            if let Some(Value::String(slot)) = item.get_mut(*field) {
+                slot.clear();
+                slot.push_str(text);
+            }
         }
-        upload.push(&Value::Object(item));
+        upload.push(&item);
     }
     // The csv reader ends a quoted field left open at the end of the body instead of refusing
     // it; such a field can only be in the last record.
