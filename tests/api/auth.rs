@@ -343,13 +343,27 @@ fn every_kind_of_request(app: &TestApp, user: (&str, &str), station: &str) -> Ve
     .collect()
 }
 
+/// What can happen to an account whose password a process remembers, and the status every request
+/// with that password gets afterwards.
+const ACCOUNT_CHANGES: [(&str, StatusCode); 3] = [
+    ("demoted", StatusCode::FORBIDDEN),
+    ("deactivated", StatusCode::UNAUTHORIZED),
+    ("deleted", StatusCode::UNAUTHORIZED),
+];
+
+/// Applies one of [`ACCOUNT_CHANGES`] to `user`'s account, behind the service's back.
+fn change_account(app: &TestApp, change: &str, user: &str) {
+    match change {
+        "demoted" => set_account_flags(app, user, false, true),
+        "deactivated" => set_account_flags(app, user, true, false),
+        "deleted" => accounts::delete(&app.database, &username(user)).unwrap(),
+        other => panic!("no such account change: {other}"),
+    }
+}
+
 #[backend_test]
 async fn remembered_credentials_stop_working_on_every_request_once_the_account_changes() {
-    for (change, status) in [
-        ("demoted", StatusCode::FORBIDDEN),
-        ("deactivated", StatusCode::UNAUTHORIZED),
-        ("deleted", StatusCode::UNAUTHORIZED),
-    ] {
+    for (change, status) in ACCOUNT_CHANGES {
         // Arrange: the password is verified and remembered.
         let app = spawn_app().await;
         let user = ("worker", "worker-password");
@@ -372,11 +386,7 @@ async fn remembered_credentials_stop_working_on_every_request_once_the_account_c
         let stored = app.all_stations().await;
 
         // Act
-        match change {
-            "demoted" => set_account_flags(&app, user.0, false, true),
-            "deactivated" => set_account_flags(&app, user.0, true, false),
-            _ => accounts::delete(&app.database, &username(user.0)).unwrap(),
-        }
+        change_account(&app, change, user.0);
 
         // Assert: every request is refused, and nothing was written or deleted.
         for request in every_kind_of_request(&app, user, &id) {
@@ -406,11 +416,7 @@ fn reads_that_find_rows_and_reads_that_find_none(id: &str) -> [(String, StatusCo
 #[backend_test]
 async fn an_account_changed_under_remembered_credentials_is_refused_by_reads_that_find_nothing_too()
 {
-    for (change, status) in [
-        ("demoted", StatusCode::FORBIDDEN),
-        ("deactivated", StatusCode::UNAUTHORIZED),
-        ("deleted", StatusCode::UNAUTHORIZED),
-    ] {
+    for (change, status) in ACCOUNT_CHANGES {
         // Arrange: the password is verified and remembered; one reading exists.
         let app = spawn_app().await;
         let user = ("reader", "reader-password");
@@ -427,11 +433,7 @@ async fn an_account_changed_under_remembered_credentials_is_refused_by_reads_tha
         }
 
         // Act
-        match change {
-            "demoted" => set_account_flags(&app, user.0, false, true),
-            "deactivated" => set_account_flags(&app, user.0, true, false),
-            _ => accounts::delete(&app.database, &username(user.0)).unwrap(),
-        }
+        change_account(&app, change, user.0);
 
         // Assert: refused, whether or not the read found anything.
         for (path, _) in &reads {

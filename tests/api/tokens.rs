@@ -27,6 +27,13 @@ async fn issue(app: &TestApp, body: Value) -> (Value, String) {
     (token, key)
 }
 
+/// Revokes the `issued` token as the admin: 204, with an empty body.
+async fn revoke(app: &TestApp, issued: &Value) {
+    let revoked = send(app.admin(Method::DELETE, &format!("/tokens/{}/", issued["id"]))).await;
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(revoked.text().await.unwrap(), "");
+}
+
 /// A request to `address` + `path` carrying `Authorization: Token <key>`.
 fn with_token(
     app: &TestApp,
@@ -277,15 +284,9 @@ async fn a_revoked_token_is_refused_at_once_on_every_instance() {
     }
 
     // Act
-    let revoked = app
-        .admin(Method::DELETE, &format!("/tokens/{}/", issued["id"]))
-        .send()
-        .await
-        .unwrap();
+    revoke(&app, &issued).await;
 
     // Assert
-    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
-    assert_eq!(revoked.text().await.unwrap(), "");
     for address in [&app.address, &other] {
         let read = send(with_token(&app, address, Method::GET, "/station/", &key)).await;
         assert_detail(read, StatusCode::UNAUTHORIZED, INVALID_TOKEN).await;
@@ -318,12 +319,7 @@ async fn a_revoked_token_is_refused_by_reads_that_find_rows_and_reads_that_find_
     }
 
     // Act
-    let revoked = app
-        .admin(Method::DELETE, &format!("/tokens/{}/", issued["id"]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    revoke(&app, &issued).await;
 
     // Assert
     for (path, _) in &reads {
