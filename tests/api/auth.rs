@@ -12,7 +12,7 @@ use station_api::domain::user::{NewPassword, Username};
 
 use crate::helpers::{
     ADMIN, CHEAP_HASHING, TestApp, VIEWER, assert_detail, basic_authorization, header, json_body,
-    send, spawn_app, spawn_app_with,
+    reads_that_find_rows_and_reads_that_find_none, send, spawn_app, spawn_app_with,
 };
 use station_test_macros::backend_test;
 
@@ -398,19 +398,6 @@ async fn remembered_credentials_stop_working_on_every_request_once_the_account_c
         }
         assert_eq!(app.all_stations().await, stored, "{change}");
     }
-}
-
-/// Reads whose statement returns rows (which carry the account read) and reads whose statement
-/// returns none (after which the account is read on its own), with what each answers: a reading,
-/// the first page, a missing reading, a page past the end, a filter that matches nothing.
-fn reads_that_find_rows_and_reads_that_find_none(id: &str) -> [(String, StatusCode); 5] {
-    [
-        (format!("/station/{id}/"), StatusCode::OK),
-        ("/station/".to_owned(), StatusCode::OK),
-        ("/station/999999/".to_owned(), StatusCode::NOT_FOUND),
-        ("/station/?page=9".to_owned(), StatusCode::NOT_FOUND),
-        ("/station/?name=nobody".to_owned(), StatusCode::OK),
-    ]
 }
 
 #[backend_test]

@@ -361,3 +361,17 @@ pub fn basic_authorization((username, password): (&str, &str)) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     format!("Basic {encoded}")
 }
+
+/// Reads whose statement returns rows (which carry the caller's account or token read) and
+/// reads whose statement returns none (after which the caller is read on its own), with what
+/// each answers: a reading, the first page, a missing reading, a page past the end, a filter
+/// that matches nothing.
+pub fn reads_that_find_rows_and_reads_that_find_none(id: &str) -> [(String, StatusCode); 5] {
+    [
+        (format!("/station/{id}/"), StatusCode::OK),
+        ("/station/".to_owned(), StatusCode::OK),
+        ("/station/999999/".to_owned(), StatusCode::NOT_FOUND),
+        ("/station/?page=9".to_owned(), StatusCode::NOT_FOUND),
+        ("/station/?name=nobody".to_owned(), StatusCode::OK),
+    ]
+}

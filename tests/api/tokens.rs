@@ -12,7 +12,8 @@ use station_api::db::{station_repository, token_repository};
 use station_test_macros::backend_test;
 
 use crate::helpers::{
-    TestApp, assert_detail, header, json_body, reading, send, spawn_app, spawn_app_with,
+    TestApp, assert_detail, header, json_body, reading,
+    reads_that_find_rows_and_reads_that_find_none, send, spawn_app, spawn_app_with,
 };
 
 const INVALID_TOKEN: &str = "Invalid token.";
@@ -306,12 +307,7 @@ async fn a_revoked_token_is_refused_by_reads_that_find_rows_and_reads_that_find_
     let app = spawn_app().await;
     let id = app.create_station(&reading("Oslo")).await["id"].to_string();
     let (issued, key) = issue(&app, json!({"label": "pi", "scopes": ["read"]})).await;
-    let reads = [
-        (format!("/station/{id}/"), StatusCode::OK),
-        ("/station/".to_owned(), StatusCode::OK),
-        ("/station/999999/".to_owned(), StatusCode::NOT_FOUND),
-        ("/station/?page=9".to_owned(), StatusCode::NOT_FOUND),
-    ];
+    let reads = reads_that_find_rows_and_reads_that_find_none(&id);
     // Twice each: the first use reads the token in full, later ones check it with the read.
     for (path, answered) in reads.iter().chain(&reads) {
         let before = send(token(&app, Method::GET, path, &key)).await;
