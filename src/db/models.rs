@@ -40,8 +40,13 @@ pub struct CountedRows<R> {
 }
 
 /// Every writable column: inserted by POST, written whole by PUT.
+///
+/// No field is optional, so no value is ever `DEFAULT`: saying so lets Diesel keep a single
+/// reading's INSERT as a prepared statement on PostgreSQL and MySQL. By default it wraps each
+/// value in a may-be-`DEFAULT` that marks the statement as not cacheable, so every create was
+/// parsed and planned anew.
 #[derive(Debug, Insertable, AsChangeset)]
-#[diesel(table_name = station)]
+#[diesel(table_name = station, treat_none_as_default_value = false)]
 pub struct StationValues<'a> {
     pub(in crate::db) name: &'a str,
     pub(in crate::db) timestamp: i64,
@@ -249,4 +254,35 @@ pub struct ChangeRow {
     pub lat: f64,
     /// Degrees east.
     pub lon: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::mysql::Mysql;
+    use diesel::pg::Pg;
+    use diesel::prelude::*;
+    use diesel::query_builder::QueryFragment;
+
+    use super::*;
+
+    fn values() -> StationValues<'static> {
+        StationValues {
+            name: "Oslo",
+            timestamp: 1_700_000_000,
+            temperature: 3.5,
+            lat: 59.9,
+            lon: 10.7,
+        }
+    }
+
+    #[test]
+    fn a_single_reading_insert_may_be_kept_prepared() {
+        let on_postgres = diesel::insert_into(station::table)
+            .values(values())
+            .returning(StationRow::as_returning());
+        let on_mysql = diesel::insert_into(station::table).values(values());
+
+        assert!(QueryFragment::<Pg>::is_safe_to_cache_prepared(&on_postgres, &Pg).unwrap());
+        assert!(QueryFragment::<Mysql>::is_safe_to_cache_prepared(&on_mysql, &Mysql).unwrap());
+    }
 }
