@@ -15,7 +15,7 @@ use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, ValidGrouping};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::KeptCount;
 use crate::db::CallerColumn;
@@ -174,6 +174,85 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for KeptIf<Q> {
 }
 
 impl<Q, Conn> RunQueryDsl<Conn> for KeptIf<Q> {}
+
+/// How an engine writes a page's `LIMIT` and `OFFSET`.
+///
+/// PostgreSQL plans a kept prepared statement once for all values only when that plan looks no
+/// dearer than one made for the values at hand. A bind parameter as the limit (or the offset)
+/// is planned as a tenth of the table, so the plan for all values looked dearer than the one for
+/// `LIMIT 10`, and the first page was planned anew on every request: more of the database's CPU
+/// than running it (bench/README.md, "Planning the list"). Written into the SQL, the limit (a
+/// page size, from a bounded set) and a zero offset (left out) plan exactly; the statement is
+/// planned once per connection. SQLite and MySQL plan a statement the same whatever the values,
+/// so they keep both as bind parameters, and one statement for every page size.
+trait PageClause: Backend {
+    /// Whether the limit is written into the SQL, and a zero offset left out.
+    const LITERAL_LIMIT: bool;
+}
+
+impl PageClause for diesel::sqlite::Sqlite {
+    const LITERAL_LIMIT: bool = false;
+}
+
+impl PageClause for diesel::pg::Pg {
+    const LITERAL_LIMIT: bool = true;
+}
+
+impl PageClause for diesel::mysql::Mysql {
+    const LITERAL_LIMIT: bool = false;
+}
+
+/// `query`, at most `limit` of its rows, `offset` rows in, written as [`PageClause`] says.
+#[derive(Debug, Clone)]
+struct Paged<Q> {
+    query: Q,
+    limit: i64,
+    offset: i64,
+}
+
+impl<Q> Paged<Q> {
+    /// What sets the statement's SQL besides `shape`: on an engine that writes the limit into
+    /// the SQL, the limit and whether there is an offset.
+    fn shape<DB: PageClause>(&self, shape: u64) -> u64 {
+        if !DB::LITERAL_LIMIT {
+            return shape;
+        }
+        let mut hasher = DefaultHasher::new();
+        (shape, self.limit, self.offset == 0).hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+impl<Q> QueryId for Paged<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Paged<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q: QueryFragment<DB>, DB: PageClause> QueryFragment<DB> for Paged<Q>
+where
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.query.walk_ast(pass.reborrow())?;
+        if DB::LITERAL_LIMIT {
+            pass.push_sql(&format!(" LIMIT {}", self.limit));
+            if self.offset == 0 {
+                return Ok(());
+            }
+        } else {
+            pass.push_sql(" LIMIT ");
+            pass.push_bind_param::<BigInt, _>(&self.limit)?;
+        }
+        pass.push_sql(" OFFSET ");
+        pass.push_bind_param::<BigInt, _>(&self.offset)
+    }
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for Paged<Q> {}
 
 /// Conditions that must all hold, written `(a) AND (b) AND …` in one loop. Diesel's `.filter`
 /// and `.and` nest each new condition around the previous ones, and rendering walks that
@@ -387,7 +466,10 @@ macro_rules! list_queries {
                     limit: i64,
                     offset: i64,
                 ) -> QueryResult<Vec<StationRow>> {
-                    if filter.lets_everything_through() && *ordering == Ordering::default() {
+                    if !<Db as PageClause>::LITERAL_LIMIT
+                        && filter.lets_everything_through()
+                        && *ordering == Ordering::default()
+                    {
                         // `GET /station/`, the page every client asks for: a statement typed in
                         // full, which Diesel finds in its cache without rendering any SQL.
                         return station::table
@@ -397,11 +479,14 @@ macro_rules! list_queries {
                             .select(StationRow::as_select())
                             .load(self);
                     }
-                    let query = ordered(filtered(filter), ordering, false)
-                        .limit(limit)
-                        .offset(offset)
-                        .select(StationRow::as_select());
-                    KeptIf::shaped(query, shape("page", filter, ordering, None)).load(self)
+                    let query = Paged {
+                        query: ordered(filtered(filter), ordering, false)
+                            .select(StationRow::as_select()),
+                        limit,
+                        offset,
+                    };
+                    let shape = query.shape::<Db>(shape("page", filter, ordering, None));
+                    KeptIf::shaped(query, shape).load(self)
                 }
 
                 fn counted_rows(
@@ -411,12 +496,28 @@ macro_rules! list_queries {
                     offset: i64,
                     caller: &CallerColumn,
                 ) -> QueryResult<Vec<(StationRow, i64, Option<i64>)>> {
-                    let query = ordered(station::table.into_boxed(), ordering, false)
-                        .limit(limit)
-                        .offset(offset)
-                        .select((StationRow::as_select(), KeptCount, caller.clone()));
-                    // Few shapes: the orderings of the whole list, times the two kinds of caller.
-                    query.load(self)
+                    let query = Paged {
+                        query: ordered(station::table.into_boxed(), ordering, false).select((
+                            StationRow::as_select(),
+                            KeptCount,
+                            caller.clone(),
+                        )),
+                        limit,
+                        offset,
+                    };
+                    if !<Db as PageClause>::LITERAL_LIMIT {
+                        // Few shapes: the orderings of the whole list, times the two kinds of
+                        // caller.
+                        return query.load(self);
+                    }
+                    // Times the page sizes too, which are many: kept within the bound.
+                    let caller_kind = match caller {
+                        CallerColumn::Account { .. } => "counted for an account",
+                        CallerColumn::Token { .. } => "counted for a token",
+                    };
+                    let everything = StationFilter::default();
+                    let shape = query.shape::<Db>(shape(caller_kind, &everything, ordering, None));
+                    KeptIf::shaped(query, shape).load(self)
                 }
 
                 fn rows_from(
@@ -442,9 +543,12 @@ macro_rules! list_queries {
                         ordering,
                         keyset,
                     );
-                    let query = ordered(query, ordering, backwards)
-                        .limit(limit)
-                        .select(StationRow::as_select());
+                    let query = Paged {
+                        query: ordered(query, ordering, backwards).select(StationRow::as_select()),
+                        limit,
+                        offset: 0,
+                    };
+                    let shape = query.shape::<Db>(shape);
                     KeptIf::shaped(query, shape).load(self)
                 }
             }
@@ -455,3 +559,73 @@ macro_rules! list_queries {
 list_queries!(on_sqlite, diesel::SqliteConnection, timed: true);
 list_queries!(on_postgres, diesel::PgConnection, timed: false);
 list_queries!(on_mysql, diesel::MysqlConnection, timed: false);
+
+#[cfg(test)]
+mod tests {
+    use diesel::debug_query;
+    use diesel::mysql::Mysql;
+    use diesel::pg::Pg;
+    use diesel::sqlite::Sqlite;
+
+    use super::*;
+
+    fn page(offset: i64) -> Paged<impl Query + QueryFragment<Pg> + QueryFragment<Sqlite>> {
+        Paged {
+            query: station::table.select(station::id).order(station::id),
+            limit: 10,
+            offset,
+        }
+    }
+
+    #[test]
+    fn postgresql_gets_the_limit_written_out_and_no_offset_on_the_first_page() {
+        let first = debug_query::<Pg, _>(&page(0)).to_string();
+        let second = debug_query::<Pg, _>(&page(10)).to_string();
+
+        assert!(
+            first.contains(r#"ORDER BY "station"."id" LIMIT 10 -- binds: []"#),
+            "{first}"
+        );
+        assert!(
+            second.contains(r#"ORDER BY "station"."id" LIMIT 10 OFFSET $1 -- binds: [10]"#),
+            "{second}"
+        );
+    }
+
+    #[test]
+    fn sqlite_and_mysql_keep_both_as_bind_parameters() {
+        let sqlite = debug_query::<Sqlite, _>(&page(0)).to_string();
+        let mysql = debug_query::<Mysql, _>(&Paged {
+            query: station::table.select(station::id),
+            limit: 10,
+            offset: 0,
+        })
+        .to_string();
+
+        assert!(
+            sqlite.contains("LIMIT ? OFFSET ? -- binds: [10, 0]"),
+            "{sqlite}"
+        );
+        assert!(
+            mysql.contains("LIMIT ? OFFSET ? -- binds: [10, 0]"),
+            "{mysql}"
+        );
+    }
+
+    #[test]
+    fn only_postgresql_tells_page_sizes_apart_when_keeping_statements() {
+        let (ten, twenty) = (
+            page(0),
+            Paged {
+                limit: 20,
+                ..page(0)
+            },
+        );
+
+        assert_ne!(ten.shape::<Pg>(7), twenty.shape::<Pg>(7));
+        assert_ne!(ten.shape::<Pg>(7), page(10).shape::<Pg>(7));
+        assert_eq!(page(10).shape::<Pg>(7), page(30).shape::<Pg>(7));
+        assert_eq!(ten.shape::<Sqlite>(7), twenty.shape::<Sqlite>(7));
+        assert_eq!(ten.shape::<Sqlite>(7), 7);
+    }
+}
