@@ -121,6 +121,8 @@ class Measurement:
     statuses: dict[str, int]
     peak_rss_mib: float = 0.0
     cpu_us_per_request: float = 0.0
+    # The database server's CPU a request, where it runs on this machine (PostgreSQL cells).
+    database_cpu_us_per_request: float | None = None
 
     @property
     def rps(self) -> float:
@@ -350,12 +352,39 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(server: Server, scenario: str, connections: int, seconds: int) -> Measurement:
+def postgres_cpu_seconds() -> float | None:
+    """User plus system CPU time every `postgres` process on this machine has used so far (the
+    server, its background processes, and the backends of every connection); None when there is
+    none, as when the server runs elsewhere."""
+    total, found = 0.0, False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                text = stat.read()
+        except OSError:
+            continue  # gone since the listing
+        if not text[text.index("(") + 1:text.rindex(")")].startswith("postgres"):
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        found = True
+    return total if found else None
+
+
+def measure(server: Server, scenario: str, connections: int, seconds: int,
+            on_postgres: bool = False) -> Measurement:
     pid = server.process.pid
     reset_peak_rss(pid)
     cpu_before = proc_cpu_seconds(pid)
+    database_before = postgres_cpu_seconds() if on_postgres else None
     result = run_wrk(server.port, scenario, connections, seconds, server.env)
     cpu_used = proc_cpu_seconds(pid) - cpu_before
+    database_after = postgres_cpu_seconds() if database_before is not None else None
+    if database_before is not None and database_after is not None and result.requests:
+        result.database_cpu_us_per_request = (
+            (database_after - database_before) * 1e6 / result.requests)
     result.peak_rss_mib = proc_status_kib(pid, "VmHWM") / 1024
     # The server's own CPU time per request: steadier than req/s on a machine whose other core
     # is shared with wrk, and the cost that sets how many requests one core can serve.
@@ -604,7 +633,8 @@ def load_run(args: argparse.Namespace) -> int:
                                 pg_ceiling = start_pg_ceiling(store.fresh_url(), workers)
                                 try:
                                     pg_ceilings[(scenario, connections)] = measure(
-                                        pg_ceiling, scenario, connections, seconds)
+                                        pg_ceiling, scenario, connections, seconds,
+                                        on_postgres=True)
                                 finally:
                                     pg_ceiling.stop()
                             service = start_service(store, rows, workers, workdir / "server.log",
@@ -614,7 +644,8 @@ def load_run(args: argparse.Namespace) -> int:
                                 rss = proc_status_kib(service.process.pid, "VmRSS") / 1024
                                 idle_rss[store.title] = max(idle_rss.get(store.title, 0.0), rss)
                                 results[(store.title, key, connections)] = (
-                                    measure(service, scenario, connections, seconds),
+                                    measure(service, scenario, connections, seconds,
+                                            on_postgres=isinstance(store, PostgresStore)),
                                     ceiling_result,
                                 )
                                 if key == METRICS_RETRIEVE:
@@ -686,11 +717,19 @@ def load_run(args: argparse.Namespace) -> int:
             "`examples/pg_ceiling.rs`: actix-web and one prepared `tokio-postgres` statement per "
             "request on 8 connections, no auth, no count, on a fresh copy of the same seeded "
             "database, measured right before the service's cell; both without TLS "
-            "(`sslmode=disable` unless the URL names an sslmode).",
+            "(`sslmode=disable` unless the URL names an sslmode). PostgreSQL CPU us/req: the CPU "
+            "time of every `postgres` process on this machine during the cell (the backends "
+            "serving either program and the server's own processes), divided by the requests wrk "
+            "completed; `-` when the server runs elsewhere.",
             "",
-            "| scenario | conns | service req/s | PG ceiling req/s | PG ceiling p99 ms | PG ceiling CPU us/req | ratio |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| scenario | conns | service req/s | PG ceiling req/s | PG ceiling p99 ms | service CPU us/req | PG ceiling CPU us/req | PostgreSQL CPU us/req, service | PostgreSQL CPU us/req, PG ceiling | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+
+        def database_cpu(measured: Measurement) -> str:
+            cpu = measured.database_cpu_us_per_request
+            return "-" if cpu is None else f"{cpu:.1f}"
+
         for scenario in scenarios:
             for connections in connection_counts:
                 pg = pg_ceilings.get((scenario, connections))
@@ -700,7 +739,8 @@ def load_run(args: argparse.Namespace) -> int:
                 ratio = served[0].rps / pg.rps if pg.rps else 0.0
                 lines.append(f"| {SCENARIO_TITLES[scenario]} | {connections} | "
                              f"{served[0].rps:,.0f} | {pg.rps:,.0f} | {pg.p99_ms:.2f} | "
-                             f"{pg.cpu_us_per_request:.1f} | {ratio:.2f} |")
+                             f"{served[0].cpu_us_per_request:.1f} | {pg.cpu_us_per_request:.1f} | "
+                             f"{database_cpu(served[0])} | {database_cpu(pg)} | {ratio:.2f} |")
     for title, cells in devices.items():
         lines += [
             "",
