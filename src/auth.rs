@@ -27,7 +27,7 @@ use crate::auth::token::{
 };
 use crate::auth::turns::Turns;
 use crate::db::models::AccountStanding;
-use crate::db::{CallerColumn, CallerStanding, DbConnection, QueryResult};
+use crate::db::{CallerColumn, CallerGate, CallerStanding, DbConnection, QueryResult};
 use crate::db::{Database, DbError, token_repository, user_repository};
 use crate::domain::token::Scopes;
 
@@ -263,9 +263,24 @@ impl PendingCheck {
 
     /// What the read `standing` makes of the caller.
     pub fn judge(&self, standing: CallerStanding) -> Checked {
+        if let (Check::Token(token), CallerStanding::Token { last_used }) = (&self.0, standing) {
+            token.note_last_used(last_used);
+        }
+        self.verdict(standing)
+    }
+
+    /// The values of the caller column that admit the caller to do what `needed` names, for a
+    /// statement that writes only for them; `None` when no value would.
+    pub fn gate(&self, needed: Permission) -> Option<CallerGate> {
+        self.column().gate(|standing| {
+            matches!(self.verdict(standing), Checked::Admitted(principal) if principal.may(needed))
+        })
+    }
+
+    /// What the read `standing` makes of the caller, with no effect of its own.
+    fn verdict(&self, standing: CallerStanding) -> Checked {
         match (&self.0, standing) {
-            (Check::Token(token), CallerStanding::Token { last_used }) => {
-                token.note_last_used(last_used);
+            (Check::Token(token), CallerStanding::Token { .. }) => {
                 Checked::Admitted(token.principal.clone())
             }
             (Check::Token(_), _) => Checked::Denied(AuthError::InvalidToken),

@@ -34,7 +34,7 @@ use crate::auth::{
 };
 use crate::changes::ChangeFeed;
 use crate::config::{HttpSettings, IdempotencySettings};
-use crate::db::{CallerColumn, Carried, Database, DbConnection, DbError, QueryResult};
+use crate::db::{CallerColumn, CallerGate, Carried, Database, DbConnection, DbError, QueryResult};
 use crate::error::ApiError;
 use crate::metrics::{AuthOutcome, Metrics};
 use crate::pagination::{CursorCodec, PageSizeLimits};
@@ -429,6 +429,54 @@ impl Session {
         T: Send + 'static,
     {
         self.run(Access::Write, change).await
+    }
+
+    /// Runs `statement`, a write that checks the pending caller itself when given their
+    /// [`CallerGate`]: one statement that writes only for an admitted caller and returns what it
+    /// wrote with what the caller column read, or `None` having written nothing. A caller it
+    /// turned away is read as any request reads them (a new password is verified again, a
+    /// refusal is the usual one) and, if admitted after all, the statement runs again without a
+    /// gate, as it does when nothing is pending. On PostgreSQL there is no transaction around it
+    /// ([`Database::write_atomic`]): one round trip checks and writes.
+    pub async fn write_if_admitted<T, F>(&self, statement: F) -> Result<T, ApiError>
+    where
+        F: Fn(&mut DbConnection, Option<&CallerGate>) -> QueryResult<Option<(T, Option<i64>)>>
+            + Clone
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let database = &self.state.database;
+        let ungated = async |statement: F| {
+            database
+                .write_atomic(move |conn| {
+                    // Without a gate the statement always writes.
+                    statement(conn, None)?
+                        .map(|(value, _)| value)
+                        .ok_or(diesel::result::Error::NotFound)
+                })
+                .await
+        };
+        let Some((remembered, needed)) = self.pending.as_ref().and_then(|p| p.take()) else {
+            return Ok(ungated(statement).await?);
+        };
+        let check = remembered.check();
+        if let Some(gate) = check.gate(needed) {
+            let column = gate.column().clone();
+            let gated = statement.clone();
+            let written = database
+                .write_atomic(move |conn| gated(conn, Some(&gate)))
+                .await?;
+            if let Some((value, read)) = written {
+                // The gate admitted the caller; judged for what judging notes (a token's use).
+                check.judge(column.standing(read));
+                return Ok(value);
+            }
+        }
+        let checked = database.read(move |conn| check.run(conn)).await?;
+        let principal = self.state.authenticator.settle(remembered, checked).await?;
+        authorize(&principal, needed)?;
+        Ok(ungated(statement).await?)
     }
 
     async fn run<T, F>(&self, access: Access, work: F) -> Result<T, ApiError>

@@ -195,6 +195,11 @@ impl<T> Committed<T> {
 }
 
 impl Recorder {
+    /// Whether the request came with a key, so its answer is stored with its writes.
+    pub fn records(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Runs `work`, then stores the answer `render` makes of its result, in the caller's
     /// transaction; with no key, only runs `work`. Nothing is written when the claim was lost.
     pub fn commit<T>(

@@ -504,6 +504,16 @@ pub async fn create_station(
                 .and_then(|caller| caller.bound_station.as_deref());
             check_binding(bound, &creation)?;
             match creation {
+                Creation::One(new_station) if !recorder.records() => {
+                    // One statement checks the caller and writes: no answer to store with it.
+                    let row = session
+                        .write_if_admitted(move |conn, gate| {
+                            station_repository::insert_if_admitted(conn, &new_station, gate)
+                        })
+                        .await?;
+                    record_ingested(&session, 1);
+                    Ok(created_one(row, &origin))
+                }
                 Creation::One(new_station) => {
                     let render = move |row| created_one(row, &origin);
                     let committed = session

@@ -81,11 +81,42 @@ impl CallerColumn {
         }
     }
 
+    /// The column with the values of it whose standing `admits`; `None` when none does.
+    pub fn gate(&self, admits: impl Fn(CallerStanding) -> bool) -> Option<CallerGate> {
+        let admitting = match self {
+            // Any present token: what it may do is the token's, not the row's.
+            Self::Token { .. } => {
+                if !admits(CallerStanding::Token { last_used: None }) {
+                    return None;
+                }
+                Admitting::AnyRow
+            }
+            Self::Account { .. } => {
+                let values: Vec<i64> = [ACTIVE, ACTIVE_STAFF]
+                    .into_iter()
+                    .filter(|value| admits(self.standing(Some(*value))))
+                    .collect();
+                if values.is_empty() {
+                    return None;
+                }
+                Admitting::Values(values)
+            }
+        };
+        Some(CallerGate {
+            column: self.clone(),
+            admitting,
+        })
+    }
+
     /// Reads the caller with a statement of its own, for a request whose query returned no row.
     pub fn read(&self, conn: &mut DbConnection) -> QueryResult<CallerStanding> {
-        let read = on_its_backend!(conn, |conn| diesel::select(self.clone())
-            .get_result::<Option<i64>>(conn))?;
-        Ok(self.standing(read))
+        Ok(self.standing(self.read_value(conn)?))
+    }
+
+    /// The column's value, read with a statement of its own.
+    pub(in crate::db) fn read_value(&self, conn: &mut DbConnection) -> QueryResult<Option<i64>> {
+        on_its_backend!(conn, |conn| diesel::select(self.clone())
+            .get_result::<Option<i64>>(conn))
     }
 }
 
@@ -167,6 +198,76 @@ where
             }
         }
         out.push_sql(DB::CLOSE);
+        Ok(())
+    }
+}
+
+/// A caller column as a condition: true only for the values that admit the caller, so a
+/// statement that writes under it writes nothing for anyone else, and one round trip both checks
+/// the caller and writes.
+#[derive(Debug, Clone)]
+pub struct CallerGate {
+    column: CallerColumn,
+    admitting: Admitting,
+}
+
+/// Which values of the column admit.
+#[derive(Debug, Clone)]
+enum Admitting {
+    /// Any (a token row that exists).
+    AnyRow,
+    /// These (account standings).
+    Values(Vec<i64>),
+}
+
+impl CallerGate {
+    /// The column the gate reads, for the statement to return what it read.
+    pub fn column(&self) -> &CallerColumn {
+        &self.column
+    }
+
+    /// Whether the column's value `read` admits the caller.
+    pub(in crate::db) fn admits(&self, read: Option<i64>) -> bool {
+        match (&self.admitting, read) {
+            (_, None) => false,
+            (Admitting::AnyRow, Some(_)) => true,
+            (Admitting::Values(values), Some(value)) => values.contains(&value),
+        }
+    }
+}
+
+impl Expression for CallerGate {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for CallerGate {}
+
+impl<QS> SelectableExpression<QS> for CallerGate {}
+
+impl<GroupByClause> ValidGrouping<GroupByClause> for CallerGate {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl QueryId for CallerGate {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB: AsBigInt> QueryFragment<DB> for CallerGate
+where
+    str: diesel::serialize::ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.column.walk_ast(out.reborrow())?;
+        match &self.admitting {
+            Admitting::AnyRow => out.push_sql(" IS NOT NULL"),
+            Admitting::Values(values) => {
+                // Constants of this module, not input: written into the SQL, so each set of
+                // values is one statement, kept prepared.
+                let listed: Vec<String> = values.iter().map(i64::to_string).collect();
+                out.push_sql(&format!(" IN ({})", listed.join(", ")));
+            }
+        }
         Ok(())
     }
 }

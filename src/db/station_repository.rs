@@ -2,6 +2,7 @@
 
 mod aggregates;
 mod data_commands;
+mod gated_insert;
 mod latest;
 mod listing;
 mod sqlite_bulk;
@@ -14,7 +15,7 @@ pub use latest::latest_per_name;
 use listing::ListQueries;
 
 use crate::db::models::{CountedRows, StationChanges, StationRow, StationValues};
-use crate::db::{CallerColumn, Carried, DbConnection, last_insert_id};
+use crate::db::{CallerColumn, CallerGate, Carried, DbConnection, last_insert_id};
 use crate::domain::listing::{Ordering, SortValue, StationFilter};
 use crate::domain::station::{NewStation, StationPatch};
 
@@ -243,6 +244,38 @@ pub fn insert(conn: &mut DbConnection, new_station: &NewStation) -> QueryResult<
         let new_id = last_insert_id(mysql)?;
         find_on(mysql, new_id)?.ok_or(diesel::result::Error::NotFound)
     })
+}
+
+/// Stores a new reading if `gate` (when there is one) admits the caller, checked by the same
+/// statement that writes (see [`CallerGate`]): the reading as stored and what the caller column
+/// read, or `None` when the caller was turned away and nothing was written.
+///
+/// On PostgreSQL and SQLite one statement does both, atomic by itself; MySQL has no RETURNING,
+/// so there the caller is read first and the reading inserted and read back after: run it in a
+/// transaction on MySQL.
+pub fn insert_if_admitted(
+    conn: &mut DbConnection,
+    new_station: &NewStation,
+    gate: Option<&CallerGate>,
+) -> QueryResult<Option<(StationRow, Option<i64>)>> {
+    let Some(gate) = gate else {
+        return insert(conn, new_station).map(|row| Some((row, None)));
+    };
+    let statement = gated_insert::GatedInsert {
+        values: StationValues::from(new_station),
+        gate,
+    };
+    match conn {
+        DbConnection::Sqlite(sqlite) => statement.get_result(sqlite).optional(),
+        DbConnection::Postgres(pg) => statement.get_result(pg).optional(),
+        DbConnection::Mysql(_) => {
+            let read = gate.column().read_value(conn)?;
+            if !gate.admits(read) {
+                return Ok(None);
+            }
+            insert(conn, new_station).map(|row| Some((row, read)))
+        }
+    }
 }
 
 /// The most readings one INSERT writes: 5,000 bind parameters, well under SQLite's 32,766 and

@@ -743,3 +743,67 @@ async fn forwarded_addresses_are_ignored_for_the_throttle_unless_the_proxy_is_tr
     // Assert: the real peer address made all three attempts.
     assert_throttled(viewer, REFILL).await;
 }
+
+/// Sets `user`'s password to `password` behind the service's back, as `changepassword` does.
+fn set_password(app: &TestApp, user: &str, password: &str) {
+    let hasher = PasswordHasher::new(CHEAP_HASHING).expect("hasher");
+    accounts::change_password(
+        &app.database,
+        &hasher,
+        &username(user),
+        &NewPassword::parse(password.to_owned()).expect("password"),
+    )
+    .unwrap();
+}
+
+#[backend_test]
+async fn a_create_under_a_remembered_password_that_was_changed_is_refused_and_writes_nothing() {
+    // Arrange: the old password is verified and remembered.
+    let app = spawn_app().await;
+    let user = ("writer", "old-password");
+    app.add_user(user.0, user.1, Role::Staff);
+    let create = |password: &str| {
+        app.anonymous(Method::POST, "/station/")
+            .basic_auth(user.0, Some(password.to_owned()))
+            .json(&crate::helpers::reading("Oslo"))
+    };
+    assert_eq!(send(create(user.1)).await.status(), StatusCode::CREATED);
+    let stored = app.all_stations().await;
+
+    // Act
+    set_password(&app, user.0, "new-password");
+
+    // Assert: the old password writes nothing; the new one writes one reading.
+    assert_unauthorized(send(create(user.1)).await, INVALID).await;
+    assert_eq!(app.all_stations().await, stored);
+    assert_eq!(
+        send(create("new-password")).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(app.all_stations().await.len(), stored.len() + 1);
+}
+
+#[backend_test]
+async fn a_create_under_a_remembered_password_set_again_is_verified_again_and_written_once() {
+    // Arrange: the password is verified and remembered.
+    let app = spawn_app().await;
+    let user = ("writer", "same-password");
+    app.add_user(user.0, user.1, Role::Staff);
+    let create = || {
+        app.anonymous(Method::POST, "/station/")
+            .basic_auth(user.0, Some(user.1))
+            .json(&crate::helpers::reading("Oslo"))
+    };
+    assert_eq!(send(create()).await.status(), StatusCode::CREATED);
+
+    // Act: the same password stored again (a new hash), then a create with it.
+    set_password(&app, user.0, user.1);
+    let response = send(create()).await;
+
+    // Assert: refused by the stored hash it remembered, admitted once verified again, and
+    // written once.
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let stations = app.all_stations().await;
+    assert_eq!(stations.len(), 2);
+    assert_eq!(stations[1]["name"], "Oslo");
+}
