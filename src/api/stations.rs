@@ -14,7 +14,7 @@ use crate::api::idempotency::{self, Answer};
 use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::{CountedRows, StationRow};
-use crate::db::{CallerColumn, DbConnection, QueryResult, station_repository};
+use crate::db::{CallerColumn, Carried, DbConnection, QueryResult, station_repository};
 use crate::domain::listing::{InvalidQuery, SortValue, StationList};
 use crate::domain::station::{
     InvalidStation, LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS,
@@ -396,6 +396,7 @@ impl PagedList for StationList {
             limit,
             caller,
         )
+        .map(Some)
     }
 
     fn rows_beyond(
@@ -414,6 +415,27 @@ impl PagedList for StationList {
             backwards,
             limit,
         )
+    }
+
+    fn rows_beyond_carrying(
+        &self,
+        conn: &mut DbConnection,
+        boundary: Option<&Vec<SortValue>>,
+        backwards: bool,
+        limit: i64,
+        caller: &CallerColumn,
+    ) -> QueryResult<Option<Carried<Vec<StationRow>>>> {
+        let boundary = boundary.map(Vec::as_slice);
+        station_repository::rows_beyond_carrying(
+            conn,
+            &self.filter,
+            &self.ordering,
+            boundary,
+            backwards,
+            limit,
+            caller,
+        )
+        .map(Some)
     }
 }
 

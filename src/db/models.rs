@@ -27,16 +27,21 @@ pub struct StationRow {
     pub lon: f64,
 }
 
-/// A page's rows as one statement read them with the count of the list they belong to and what
-/// the request's caller column read (see [`crate::db::CallerColumn`]).
+/// What one statement read of a page: its rows with the count of the list they belong to and what
+/// the request's caller column read (see [`crate::db::CallerColumn`]), or that there was no row.
 #[derive(Debug)]
-pub struct CountedRows<R> {
-    /// The rows, in the list's order.
-    pub rows: Vec<R>,
-    /// How many rows the whole list has.
-    pub total: i64,
-    /// What the caller column read.
-    pub caller: crate::db::CallerStanding,
+pub enum CountedRows<R> {
+    /// Rows at the page's offset.
+    Found {
+        /// The rows, in the list's order.
+        rows: Vec<R>,
+        /// How many rows the whole list has.
+        total: i64,
+        /// What the caller column read.
+        caller: crate::db::CallerStanding,
+    },
+    /// No row at the page's offset: the list ends before it. Nothing was read of the caller.
+    NoneAtOffset,
 }
 
 /// Every writable column: inserted by POST, written whole by PUT.

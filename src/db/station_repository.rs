@@ -113,11 +113,9 @@ count_all_sql!(
 
 impl<Conn> RunQueryDsl<Conn> for CountAllReadings {}
 
-/// At most `limit` readings in `ordering`, `offset` rows in, with how many readings there are and
-/// what `caller` read, all from one statement, so the count and the rows agree without a
-/// transaction around them. `None` when `filter` lets some readings through and not others (its
-/// count is a scan of its own), or when no row came back (so neither the count nor the caller
-/// was read).
+/// At most `limit` of the readings `filter` lets through, in `ordering`, `offset` rows in, with
+/// how many it lets through and what `caller` read, all from one statement, so the count and the
+/// rows agree without a transaction around them.
 pub fn counted_rows_at(
     conn: &mut DbConnection,
     filter: &StationFilter,
@@ -125,20 +123,17 @@ pub fn counted_rows_at(
     offset: i64,
     limit: i64,
     caller: &CallerColumn,
-) -> QueryResult<Option<CountedRows<StationRow>>> {
-    if !filter.lets_everything_through() {
-        return Ok(None);
-    }
+) -> QueryResult<CountedRows<StationRow>> {
     let read = on_its_backend!(conn, |conn| conn
-        .counted_rows(ordering, limit, offset, caller))?;
+        .counted_rows(filter, ordering, limit, offset, caller))?;
     let Some(&(_, total, standing)) = read.first() else {
-        return Ok(None);
+        return Ok(CountedRows::NoneAtOffset);
     };
-    Ok(Some(CountedRows {
+    Ok(CountedRows::Found {
         rows: read.into_iter().map(|(row, _, _)| row).collect(),
         total,
         caller: caller.standing(standing),
-    }))
+    })
 }
 
 /// At most `limit` of the readings `filter` lets through, strictly beyond the one whose sort-key
@@ -156,6 +151,26 @@ pub fn rows_beyond(
 ) -> QueryResult<Vec<StationRow>> {
     on_its_backend!(conn, |conn| conn
         .rows_from(filter, ordering, boundary, backwards, limit))
+}
+
+/// [`rows_beyond`], with what `caller` read from the same statement: no standing when no row
+/// came back.
+pub fn rows_beyond_carrying(
+    conn: &mut DbConnection,
+    filter: &StationFilter,
+    ordering: &Ordering,
+    boundary: Option<&[SortValue]>,
+    backwards: bool,
+    limit: i64,
+    caller: &CallerColumn,
+) -> QueryResult<Carried<Vec<StationRow>>> {
+    let read = on_its_backend!(conn, |conn| conn
+        .rows_from_carrying(filter, ordering, boundary, backwards, limit, caller))?;
+    let standing = read.first().map(|&(_, read)| caller.standing(read));
+    Ok(Carried {
+        value: read.into_iter().map(|(row, _)| row).collect(),
+        caller: standing,
+    })
 }
 
 /// The reading with this id, if any.

@@ -41,9 +41,8 @@ pub trait PagedList {
 
     /// At most `limit` rows, `offset` rows into the order, with how many rows the list has and
     /// what `caller` read, all from one statement (no snapshot to open around two); `None` when
-    /// the list cannot count itself in the statement that reads its rows, or that statement
-    /// returned no row. Lists that cannot, leave it to [`PagedList::count`] and
-    /// [`PagedList::rows_at`].
+    /// the list cannot count itself in the statement that reads its rows, and leaves it to
+    /// [`PagedList::count`] and [`PagedList::rows_at`].
     fn counted_rows_at(
         &self,
         _conn: &mut DbConnection,
@@ -65,6 +64,20 @@ pub trait PagedList {
         backwards: bool,
         limit: i64,
     ) -> QueryResult<Vec<Self::Row>>;
+
+    /// [`PagedList::rows_beyond`], with what `caller` read from the same statement (nothing when
+    /// no row came back); `None` when the list cannot carry the caller column, and leaves the
+    /// walk to [`PagedList::rows_beyond`].
+    fn rows_beyond_carrying(
+        &self,
+        _conn: &mut DbConnection,
+        _boundary: Option<&Self::Key>,
+        _backwards: bool,
+        _limit: i64,
+        _caller: &CallerColumn,
+    ) -> QueryResult<Option<Carried<Vec<Self::Row>>>> {
+        Ok(None)
+    }
 }
 
 /// One page of a list: its rows, how many rows the list has (numbered pages only: cursor pages
@@ -115,13 +128,25 @@ impl<K> PageRequest<K> {
 
 impl<K> PageRequest<K> {
     /// [`PageRequest::read`], carrying `caller` in the statement that reads the page when the
-    /// list can count itself in that statement too: a numbered page is then one statement.
+    /// list can: a cursor page, or a numbered page of a list that counts itself in that statement
+    /// too, is then one statement.
     pub fn read_carrying<L: PagedList<Key = K>>(
         &self,
         conn: &mut DbConnection,
         list: &L,
         caller: Option<&CallerColumn>,
     ) -> QueryResult<Carried<Option<PageOf<L>>>> {
+        if let (PageSelector::Cursor(cursor), Some(caller)) = (&self.page, caller) {
+            let (boundary, backwards) = cursor.boundary();
+            if let Some(carried) =
+                list.rows_beyond_carrying(conn, boundary, backwards, self.size + 1, caller)?
+            {
+                return Ok(Carried {
+                    value: Some(cursor_page(list, cursor, self.size, carried.value)),
+                    caller: carried.caller,
+                });
+            }
+        }
         if let (PageSelector::Number(PageNumber::Number(number)), Some(caller)) =
             (&self.page, caller)
             && let Some(offset) = number
@@ -130,18 +155,36 @@ impl<K> PageRequest<K> {
                 .and_then(|before| before.checked_mul(self.size))
             && let Some(counted) = list.counted_rows_at(conn, offset, self.size, caller)?
         {
-            // A row at the offset: the page is within the list.
-            let page_count = ((counted.total + self.size - 1) / self.size).max(1);
-            return Ok(Carried {
-                value: Some(Page {
-                    count: Some(counted.total),
-                    rows: counted.rows,
+            return Ok(match counted {
+                // A row at the offset: the page is within the list.
+                CountedRows::Found {
+                    rows,
+                    total,
+                    caller,
+                } => {
+                    let page_count = ((total + self.size - 1) / self.size).max(1);
+                    Carried {
+                        value: Some(Page {
+                            count: Some(total),
+                            rows,
+                            neighbours: Neighbours::Numbered {
+                                next: (*number < page_count).then_some(number + 1),
+                                previous: (*number > 1).then_some(number - 1),
+                            },
+                        }),
+                        caller: Some(caller),
+                    }
+                }
+                // Nothing at the first page's offset: the list is empty, and its first page is
+                // too. Nothing beyond: the page is past the end, as when counted.
+                CountedRows::NoneAtOffset => Carried::alone((offset == 0).then(|| Page {
+                    count: Some(0),
+                    rows: Vec::new(),
                     neighbours: Neighbours::Numbered {
-                        next: (*number < page_count).then_some(number + 1),
-                        previous: (*number > 1).then_some(number - 1),
+                        next: None,
+                        previous: None,
                     },
-                }),
-                caller: Some(counted.caller),
+                })),
             });
         }
         self.read(conn, list).map(Carried::alone)
@@ -177,6 +220,19 @@ fn read_numbered<L: PagedList>(
     })
 }
 
+impl<K> Cursor<K> {
+    /// The row a walk from this cursor starts beyond (none: from an end of the order), and
+    /// whether it walks backwards.
+    fn boundary(&self) -> (Option<&K>, bool) {
+        match self {
+            Cursor::Start => (None, false),
+            Cursor::After(key) => (Some(key), false),
+            Cursor::Before(key) => (Some(key), true),
+            Cursor::End => (None, true),
+        }
+    }
+}
+
 /// Reads the page that starts just beyond `cursor`: one row more than a page, to learn whether
 /// more lie beyond it.
 fn read_from_cursor<L: PagedList>(
@@ -185,13 +241,20 @@ fn read_from_cursor<L: PagedList>(
     cursor: &Cursor<L::Key>,
     size: i64,
 ) -> QueryResult<Page<L::Row, L::Key>> {
-    let (boundary, backwards) = match cursor {
-        Cursor::Start => (None, false),
-        Cursor::After(key) => (Some(key), false),
-        Cursor::Before(key) => (Some(key), true),
-        Cursor::End => (None, true),
-    };
-    let mut rows = list.rows_beyond(conn, boundary, backwards, size + 1)?;
+    let (boundary, backwards) = cursor.boundary();
+    let rows = list.rows_beyond(conn, boundary, backwards, size + 1)?;
+    Ok(cursor_page(list, cursor, size, rows))
+}
+
+/// The page beyond `cursor` from `rows`, the walk's first rows in the order walked: at most a
+/// page of them, and one more if more lie beyond.
+fn cursor_page<L: PagedList>(
+    list: &L,
+    cursor: &Cursor<L::Key>,
+    size: i64,
+    mut rows: Vec<L::Row>,
+) -> Page<L::Row, L::Key> {
+    let backwards = cursor.boundary().1;
     let more_beyond = rows.len() as u64 > size.unsigned_abs();
     rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
     if backwards {
@@ -215,7 +278,7 @@ fn read_from_cursor<L: PagedList>(
         // Nothing after the cursor: the page before is the last page.
         None => Cursor::End,
     });
-    Ok(Page {
+    Page {
         count: None,
         rows,
         neighbours: Neighbours::Cursors {
@@ -223,7 +286,7 @@ fn read_from_cursor<L: PagedList>(
             next,
             previous,
         },
-    })
+    }
 }
 
 impl<R, K: Serialize> Page<R, K> {

@@ -409,7 +409,7 @@ async fn an_account_changed_under_remembered_credentials_is_refused_by_reads_tha
         let user = ("reader", "reader-password");
         app.add_user(user.0, user.1, Role::Staff);
         let id = app.create_station(&crate::helpers::reading("kept")).await["id"].to_string();
-        let reads = reads_that_find_rows_and_reads_that_find_none(&id);
+        let reads = reads_that_find_rows_and_reads_that_find_none(&id, "kept");
         for (path, answered) in &reads {
             let before = send(
                 app.anonymous(Method::GET, path)

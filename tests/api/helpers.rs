@@ -364,14 +364,26 @@ pub fn basic_authorization((username, password): (&str, &str)) -> String {
 
 /// Reads whose statement returns rows (which carry the caller's account or token read) and
 /// reads whose statement returns none (after which the caller is read on its own), with what
-/// each answers: a reading, the first page, a missing reading, a page past the end, a filter
-/// that matches nothing.
-pub fn reads_that_find_rows_and_reads_that_find_none(id: &str) -> [(String, StatusCode); 5] {
+/// each answers: the reading `id`, the first page and the first cursor page, the first page of
+/// readings named `name` (which the reading is), a missing reading, a page past the end, of all
+/// readings and of those named `name`, a filter that matches nothing, as a numbered and as a
+/// cursor page.
+pub fn reads_that_find_rows_and_reads_that_find_none(
+    id: &str,
+    name: &str,
+) -> [(String, StatusCode); 9] {
     [
         (format!("/station/{id}/"), StatusCode::OK),
         ("/station/".to_owned(), StatusCode::OK),
+        ("/station/?cursor=".to_owned(), StatusCode::OK),
+        (format!("/station/?name={name}"), StatusCode::OK),
         ("/station/999999/".to_owned(), StatusCode::NOT_FOUND),
         ("/station/?page=9".to_owned(), StatusCode::NOT_FOUND),
+        (
+            format!("/station/?name={name}&page=2"),
+            StatusCode::NOT_FOUND,
+        ),
         ("/station/?name=nobody".to_owned(), StatusCode::OK),
+        ("/station/?name=nobody&cursor=".to_owned(), StatusCode::OK),
     ]
 }

@@ -159,6 +159,56 @@ async fn every_ordering_is_total_with_ties_broken_by_id() {
 }
 
 #[backend_test]
+async fn a_filtered_list_counts_pages_and_links_only_what_the_filter_lets_through() {
+    // Arrange: 25 readings, 11 of them named station-1 or station-1x.
+    let app = spawn_app().await;
+    let created = app.seed_stations(25).await;
+    let matching: Vec<i64> = created
+        .iter()
+        .filter(|r| r["name"].as_str().expect("name").starts_with("station-1"))
+        .map(|r| r["id"].as_i64().expect("id"))
+        .rev()
+        .collect();
+    assert_eq!(matching.len(), 11);
+    let filter = "name__icontains=station-1&ordering=-id&page_size=4";
+
+    // Act: every page, the first request of them remembering the password (so the rest are
+    // read in one statement with the account check), and one past the end.
+    let mut pages = Vec::new();
+    for number in 1..=3 {
+        pages.push(
+            app.get_json(&format!("/station/?{filter}&page={number}"))
+                .await,
+        );
+    }
+    let past_the_end = app.get(&format!("/station/?{filter}&page=4")).await;
+
+    // Assert
+    let read: Vec<i64> = pages.iter().flat_map(ids).collect();
+    assert_eq!(read, matching);
+    for (page, number) in pages.iter().zip(1..) {
+        assert_eq!(page["count"], 11, "page {number}");
+        let link = |n: i64| match n {
+            1 => json!(app.url(&format!("/station/?{filter}"))),
+            n => json!(app.url(&format!("/station/?{filter}&page={n}"))),
+        };
+        let next = if number < 3 {
+            link(number + 1)
+        } else {
+            Value::Null
+        };
+        let previous = if number > 1 {
+            link(number - 1)
+        } else {
+            Value::Null
+        };
+        assert_eq!(page["next"], next, "page {number}");
+        assert_eq!(page["previous"], previous, "page {number}");
+    }
+    assert_eq!(past_the_end.status(), StatusCode::NOT_FOUND);
+}
+
+#[backend_test]
 async fn page_size_is_bounded_and_kept_in_the_links() {
     let app = spawn_app().await;
     app.seed_stations(25).await;

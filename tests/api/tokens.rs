@@ -307,7 +307,7 @@ async fn a_revoked_token_is_refused_by_reads_that_find_rows_and_reads_that_find_
     let app = spawn_app().await;
     let id = app.create_station(&reading("Oslo")).await["id"].to_string();
     let (issued, key) = issue(&app, json!({"label": "pi", "scopes": ["read"]})).await;
-    let reads = reads_that_find_rows_and_reads_that_find_none(&id);
+    let reads = reads_that_find_rows_and_reads_that_find_none(&id, "Oslo");
     // Twice each: the first use reads the token in full, later ones check it with the read.
     for (path, answered) in reads.iter().chain(&reads) {
         let before = send(token(&app, Method::GET, path, &key)).await;

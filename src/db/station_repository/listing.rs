@@ -41,10 +41,12 @@ pub(super) trait ListQueries {
         offset: i64,
     ) -> QueryResult<Vec<StationRow>>;
 
-    /// At most `limit` readings in `ordering`, `offset` rows in, each with the kept count of all
-    /// readings and the value `caller` read, from one statement.
+    /// At most `limit` readings `filter` lets through, in `ordering`, `offset` rows in, each with
+    /// how many readings it lets through (the kept count when it lets every reading through) and
+    /// the value `caller` read, from one statement.
     fn counted_rows(
         &mut self,
+        filter: &StationFilter,
         ordering: &Ordering,
         limit: i64,
         offset: i64,
@@ -62,6 +64,17 @@ pub(super) trait ListQueries {
         backwards: bool,
         limit: i64,
     ) -> QueryResult<Vec<StationRow>>;
+
+    /// [`ListQueries::rows_from`], each row with the value `caller` read, from one statement.
+    fn rows_from_carrying(
+        &mut self,
+        filter: &StationFilter,
+        ordering: &Ordering,
+        boundary: Option<&[SortValue]>,
+        backwards: bool,
+        limit: i64,
+        caller: &CallerColumn,
+    ) -> QueryResult<Vec<(StationRow, Option<i64>)>>;
 }
 
 diesel::define_sql_function! {
@@ -119,6 +132,15 @@ fn shape(
     bounds(&filter.temperature).hash(&mut hasher);
     bounds(&filter.lat).hash(&mut hasher);
     bounds(&filter.lon).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// `shape` for a statement that also reads `caller`: the two kinds of caller render two
+/// statements.
+fn carrying(shape: u64, caller: &CallerColumn) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    shape.hash(&mut hasher);
+    matches!(caller, CallerColumn::Account { .. }).hash(&mut hasher);
     hasher.finish()
 }
 
@@ -282,6 +304,36 @@ impl<C: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for AllOf<C> {
             condition.walk_ast(pass.reborrow())?;
             pass.push_sql(")");
         }
+        Ok(())
+    }
+}
+
+/// `(query)`: a query of one `BIGINT` value (a count) as a column of another statement. An
+/// uncorrelated subquery: the engines run it once per statement, not once per row.
+struct Subquery<Q>(Q);
+
+impl<Q> Expression for Subquery<Q> {
+    type SqlType = BigInt;
+}
+
+impl<Q, QS> AppearsOnTable<QS> for Subquery<Q> {}
+
+impl<Q, QS> diesel::expression::SelectableExpression<QS> for Subquery<Q> {}
+
+impl<Q, GroupByClause> ValidGrouping<GroupByClause> for Subquery<Q> {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl<Q> QueryId for Subquery<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Subquery<Q> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        pass.push_sql("(");
+        self.0.walk_ast(pass.reborrow())?;
+        pass.push_sql(")");
         Ok(())
     }
 }
@@ -491,11 +543,32 @@ macro_rules! list_queries {
 
                 fn counted_rows(
                     &mut self,
+                    filter: &StationFilter,
                     ordering: &Ordering,
                     limit: i64,
                     offset: i64,
                     caller: &CallerColumn,
                 ) -> QueryResult<Vec<(StationRow, i64, Option<i64>)>> {
+                    let caller_kind = match caller {
+                        CallerColumn::Account { .. } => "counted for an account",
+                        CallerColumn::Token { .. } => "counted for a token",
+                    };
+                    if !filter.lets_everything_through() {
+                        // The count of what the filter lets through is a scan of its own, as a
+                        // statement or as this subquery; in the page's statement it shares the
+                        // page's snapshot and round trip.
+                        let query = Paged {
+                            query: ordered(filtered(filter), ordering, false).select((
+                                StationRow::as_select(),
+                                Subquery(filtered(filter).count()),
+                                caller.clone(),
+                            )),
+                            limit,
+                            offset,
+                        };
+                        let shape = query.shape::<Db>(shape(caller_kind, filter, ordering, None));
+                        return KeptIf::shaped(query, shape).load(self);
+                    }
                     let query = Paged {
                         query: ordered(station::table.into_boxed(), ordering, false).select((
                             StationRow::as_select(),
@@ -511,10 +584,6 @@ macro_rules! list_queries {
                         return query.load(self);
                     }
                     // Times the page sizes too, which are many: kept within the bound.
-                    let caller_kind = match caller {
-                        CallerColumn::Account { .. } => "counted for an account",
-                        CallerColumn::Token { .. } => "counted for a token",
-                    };
                     let everything = StationFilter::default();
                     let shape = query.shape::<Db>(shape(caller_kind, &everything, ordering, None));
                     KeptIf::shaped(query, shape).load(self)
@@ -528,29 +597,61 @@ macro_rules! list_queries {
                     backwards: bool,
                     limit: i64,
                 ) -> QueryResult<Vec<StationRow>> {
-                    let mut query = filtered(filter);
-                    let mut keyset = None;
-                    if let Some(values) = boundary {
-                        // The codec only hands out cursors whose keys fit the ordering.
-                        let condition = beyond(ordering, values, backwards)
-                            .ok_or(diesel::result::Error::NotFound)?;
-                        query = query.filter(condition);
-                        keyset = Some(backwards);
-                    }
-                    let shape = shape(
-                        if backwards { "walk back" } else { "walk" },
-                        filter,
-                        ordering,
-                        keyset,
-                    );
+                    let (query, shape) = walk(filter, ordering, boundary, backwards)?;
                     let query = Paged {
-                        query: ordered(query, ordering, backwards).select(StationRow::as_select()),
+                        query: query.select(StationRow::as_select()),
                         limit,
                         offset: 0,
                     };
                     let shape = query.shape::<Db>(shape);
                     KeptIf::shaped(query, shape).load(self)
                 }
+
+                fn rows_from_carrying(
+                    &mut self,
+                    filter: &StationFilter,
+                    ordering: &Ordering,
+                    boundary: Option<&[SortValue]>,
+                    backwards: bool,
+                    limit: i64,
+                    caller: &CallerColumn,
+                ) -> QueryResult<Vec<(StationRow, Option<i64>)>> {
+                    let (query, shape) = walk(filter, ordering, boundary, backwards)?;
+                    let query = Paged {
+                        query: query.select((StationRow::as_select(), caller.clone())),
+                        limit,
+                        offset: 0,
+                    };
+                    let shape = query.shape::<Db>(carrying(shape, caller));
+                    KeptIf::shaped(query, shape).load(self)
+                }
+            }
+
+            /// The readings `filter` lets through, strictly beyond the one whose sort keys are
+            /// `boundary`, in the order of the walk along `ordering` (`backwards` or not), with
+            /// the shape of its statement.
+            fn walk(
+                filter: &StationFilter,
+                ordering: &Ordering,
+                boundary: Option<&[SortValue]>,
+                backwards: bool,
+            ) -> QueryResult<(StationQuery, u64)> {
+                let mut query = filtered(filter);
+                let mut keyset = None;
+                if let Some(values) = boundary {
+                    // The codec only hands out cursors whose keys fit the ordering.
+                    let condition = beyond(ordering, values, backwards)
+                        .ok_or(diesel::result::Error::NotFound)?;
+                    query = query.filter(condition);
+                    keyset = Some(backwards);
+                }
+                let shape = shape(
+                    if backwards { "walk back" } else { "walk" },
+                    filter,
+                    ordering,
+                    keyset,
+                );
+                Ok((ordered(query, ordering, backwards), shape))
             }
         }
     };
