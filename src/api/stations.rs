@@ -1,5 +1,7 @@
 //! `/station/` and `/station/{id}/`: DRF's `ModelViewSet` actions, with the wire types they speak.
 
+use std::sync::Arc;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -14,7 +16,8 @@ use crate::api::idempotency::{self, Answer};
 use crate::api::links::{Origin, STATIONS_PATH};
 use crate::api::query::QueryPairs;
 use crate::db::models::{CountedRows, StationRow};
-use crate::db::{CallerColumn, Carried, DbConnection, QueryResult, station_repository};
+use crate::db::station_repository::ChangedIfAdmitted;
+use crate::db::{CallerColumn, CallerGate, Carried, DbConnection, QueryResult, station_repository};
 use crate::domain::listing::{InvalidQuery, SortValue, StationList};
 use crate::domain::station::{
     InvalidStation, LATITUDE_MAX, LATITUDE_MIN, LONGITUDE_MAX, LONGITUDE_MIN, NAME_MAX_CHARS,
@@ -800,7 +803,7 @@ pub async fn update_station(
     let row = change_station(
         (req, id, payload, &session),
         NewStation::parse,
-        station_repository::replace,
+        station_repository::replace_if_admitted,
     )
     .await?;
     Ok(HttpResponse::Ok()
@@ -844,7 +847,7 @@ pub async fn partial_update_station(
     let row = change_station(
         (req, id, payload, &session),
         StationPatch::parse,
-        station_repository::patch,
+        station_repository::patch_if_admitted,
     )
     .await?;
     Ok(HttpResponse::Ok()
@@ -859,10 +862,10 @@ type ChangeRequest<'s> = (HttpRequest, web::Path<String>, web::Payload, &'s Sess
 /// PUT and PATCH: parses the id, reads the body and `parse`s it into a change, then `apply`s the
 /// change in a write; the row as written. A missing reading is 404 before any body error (the
 /// contract's order of checks), and after the write when it went missing meanwhile.
-async fn change_station<C: Send + 'static>(
+async fn change_station<C: Send + Sync + 'static>(
     (req, id, payload, session): ChangeRequest<'_>,
     parse: fn(&Value) -> Result<C, InvalidStation>,
-    apply: fn(&mut DbConnection, i64, &C) -> QueryResult<Option<StationRow>>,
+    apply: fn(&mut DbConnection, i64, &C, Option<&CallerGate>) -> ChangedIfAdmitted<StationRow>,
 ) -> Result<StationRow, ApiError> {
     let id = parse_id(&id)?;
     let if_match = EntityTags::of(&req, header::IF_MATCH)?;
@@ -873,27 +876,37 @@ async fn change_station<C: Send + 'static>(
         Ok(change) => change,
         Err(error) => return Err(unless_missing(session, id, error).await),
     };
+    let Some(if_match) = if_match else {
+        // One statement checks the caller and writes.
+        let change = Arc::new(change);
+        let changed = session
+            .write_if_admitted(move |conn, gate| apply(conn, id, &change, gate))
+            .await?;
+        return changed.ok_or(ApiError::StationNotFound);
+    };
     session
         .write(move |conn| {
-            if let Some(refused) = unmet_if_match(conn, id, if_match.as_ref())? {
+            if let Some(refused) = unmet_if_match(conn, id, &if_match)? {
                 return Ok(Err(refused));
             }
-            Ok(apply(conn, id, &change)?.ok_or(ApiError::StationNotFound))
+            Ok(ungated(apply(conn, id, &change, None)?).ok_or(ApiError::StationNotFound))
         })
         .await?
 }
 
-/// In a write's transaction: why `If-Match` stops the write of reading `id` (412 for another
-/// version, 404 for no reading), with the row locked so the version cannot change before the
-/// write; `None` when there is no `If-Match` or it holds.
+/// What a change run without a gate returned: the change always runs (and may find no reading).
+fn ungated<T>(outcome: Option<(Option<T>, Option<i64>)>) -> Option<T> {
+    outcome.and_then(|(value, _)| value)
+}
+
+/// In a write's transaction: why the `If-Match` `tags` stop the write of reading `id` (412 for
+/// another version, 404 for no reading), with the row locked so the version cannot change before
+/// the write; `None` when they hold.
 fn unmet_if_match(
     conn: &mut DbConnection,
     id: i64,
-    if_match: Option<&EntityTags>,
+    tags: &EntityTags,
 ) -> QueryResult<Option<ApiError>> {
-    let Some(tags) = if_match else {
-        return Ok(None);
-    };
     Ok(match station_repository::find_for_update(conn, id)? {
         None => Some(ApiError::StationNotFound),
         Some(row) if !tags.match_strongly(&conditional::reading_etag(&row)) => {
@@ -929,14 +942,26 @@ pub async fn destroy_station(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let if_match = EntityTags::of(&req, header::IF_MATCH)?;
-    let deleted = session
-        .write(move |conn| {
-            if let Some(refused) = unmet_if_match(conn, id, if_match.as_ref())? {
-                return Ok(Err(refused));
-            }
-            Ok(Ok(station_repository::delete(conn, id)?))
-        })
-        .await??;
+    let deleted = match if_match {
+        // One statement checks the caller and deletes.
+        None => session
+            .write_if_admitted(move |conn, gate| {
+                station_repository::delete_if_admitted(conn, id, gate)
+            })
+            .await?
+            .is_some(),
+        Some(if_match) => {
+            session
+                .write(move |conn| {
+                    if let Some(refused) = unmet_if_match(conn, id, &if_match)? {
+                        return Ok(Err(refused));
+                    }
+                    let deleted = station_repository::delete_if_admitted(conn, id, None)?;
+                    Ok(Ok(ungated(deleted).is_some()))
+                })
+                .await??
+        }
+    };
     if deleted {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -400,6 +400,124 @@ fn insert_chunk_on_mysql(
     Ok(rows)
 }
 
+/// A change of one reading that checks its caller in the same statement, when given a
+/// [`CallerGate`]: `None` when no row came back under the gate (the caller was turned away or
+/// there is no such reading: nothing was changed either way), otherwise what the change returns
+/// (`None` in it: no such reading) with what the caller column read (nothing without a gate).
+pub type ChangedIfAdmitted<T> = QueryResult<Option<(Option<T>, Option<i64>)>>;
+
+/// Runs the UPDATE of reading `$station_id` that `$changes` describe only if `$gate` (an
+/// `Option<&CallerGate>`) admits the caller, as [`ChangedIfAdmitted`]; without a gate, `$ungated`
+/// (the change as such) runs. One statement with `RETURNING` on SQLite and PostgreSQL; MySQL has
+/// none, so there the caller is read first and `$ungated` runs after it: run it in a transaction
+/// on MySQL ([`crate::db::Database::write_atomic`] does).
+macro_rules! updated_if_admitted {
+    ($conn:expr, $station_id:expr, $changes:expr, $gate:expr, $ungated:expr) => {{
+        use crate::db::schema::station::dsl::station;
+
+        let Some(gate) = $gate else {
+            return $ungated.map(|row| Some((row, None)));
+        };
+        // Written out per engine: the row's selection is typed by its engine.
+        macro_rules! statement {
+            () => {
+                diesel::update(station.find($station_id).filter(gate.clone()))
+                    .set($changes)
+                    .returning((StationRow::as_returning(), gate.column().clone()))
+            };
+        }
+        let updated: Option<(StationRow, Option<i64>)> = match $conn {
+            DbConnection::Sqlite(sqlite) => statement!().get_result(sqlite).optional()?,
+            DbConnection::Postgres(pg) => statement!().get_result(pg).optional()?,
+            DbConnection::Mysql(_) => {
+                let read = gate.column().read_value($conn)?;
+                if !gate.admits(read) {
+                    return Ok(None);
+                }
+                return $ungated.map(|row| Some((row, read)));
+            }
+        };
+        Ok(updated.map(|(row, read)| (Some(row), read)))
+    }};
+}
+
+/// [`replace`] under `gate`: see [`ChangedIfAdmitted`].
+pub fn replace_if_admitted(
+    conn: &mut DbConnection,
+    station_id: i64,
+    new_station: &NewStation,
+    gate: Option<&CallerGate>,
+) -> ChangedIfAdmitted<StationRow> {
+    updated_if_admitted!(
+        conn,
+        station_id,
+        StationValues::from(new_station),
+        gate,
+        replace(conn, station_id, new_station)
+    )
+}
+
+/// [`patch`] under `gate`: see [`ChangedIfAdmitted`].
+pub fn patch_if_admitted(
+    conn: &mut DbConnection,
+    station_id: i64,
+    changes: &StationPatch,
+    gate: Option<&CallerGate>,
+) -> ChangedIfAdmitted<StationRow> {
+    if changes.is_empty() {
+        // A read (Diesel refuses an UPDATE with no columns), under the gate all the same.
+        use crate::db::schema::station::dsl::station;
+
+        let Some(gate) = gate else {
+            return find(conn, station_id).map(|row| Some((row, None)));
+        };
+        let found: Option<(StationRow, Option<i64>)> = on_its_backend!(conn, |conn| station
+            .find(station_id)
+            .select((StationRow::as_select(), gate.column().clone()))
+            .get_result(conn)
+            .optional())?;
+        return Ok(found
+            .filter(|&(_, read)| gate.admits(read))
+            .map(|(row, read)| (Some(row), read)));
+    }
+    updated_if_admitted!(
+        conn,
+        station_id,
+        StationChanges::from(changes),
+        gate,
+        patch(conn, station_id, changes)
+    )
+}
+
+/// [`delete`] under `gate`: see [`ChangedIfAdmitted`]; `Some(())` in it for a deleted reading.
+pub fn delete_if_admitted(
+    conn: &mut DbConnection,
+    station_id: i64,
+    gate: Option<&CallerGate>,
+) -> ChangedIfAdmitted<()> {
+    use crate::db::schema::station::dsl::station;
+
+    let Some(gate) = gate else {
+        return delete(conn, station_id).map(|deleted| Some((deleted.then_some(()), None)));
+    };
+    let statement = || {
+        diesel::delete(station.find(station_id).filter(gate.clone()))
+            .returning(gate.column().clone())
+    };
+    let deleted: Option<Option<i64>> = match conn {
+        DbConnection::Sqlite(sqlite) => statement().get_result(sqlite).optional()?,
+        DbConnection::Postgres(pg) => statement().get_result(pg).optional()?,
+        DbConnection::Mysql(_) => {
+            let read = gate.column().read_value(conn)?;
+            if !gate.admits(read) {
+                return Ok(None);
+            }
+            return delete(conn, station_id).map(|deleted| Some((deleted.then_some(()), read)));
+        }
+    };
+    Ok(deleted.map(|read| (Some(()), read)))
+}
+
 /// Replaces every field of a reading; `None` when there is no such reading.
 pub fn replace(
     conn: &mut DbConnection,

@@ -332,6 +332,11 @@ fn every_kind_of_request(app: &TestApp, user: (&str, &str), station: &str) -> Ve
             .json(&crate::helpers::reading("intruder")),
         app.anonymous(Method::PUT, &detail)
             .json(&json!({"name": ""})),
+        app.anonymous(Method::PUT, &detail)
+            .json(&crate::helpers::reading("replaced")),
+        app.anonymous(Method::PATCH, &detail)
+            .json(&json!({"temperature": 1.5})),
+        app.anonymous(Method::PATCH, &detail).json(&json!({})),
         app.anonymous(Method::DELETE, &detail),
         app.anonymous(Method::GET, "/"),
         app.anonymous(Method::OPTIONS, "/station/"),
@@ -364,8 +369,9 @@ fn change_account(app: &TestApp, change: &str, user: &str) {
 #[backend_test]
 async fn remembered_credentials_stop_working_on_every_request_once_the_account_changes() {
     for (change, status) in ACCOUNT_CHANGES {
-        // Arrange: the password is verified and remembered.
-        let app = spawn_app().await;
+        // Arrange: the password is verified and remembered. Every request fails once the account
+        // is gone: more of them than the throttle's default burst of failed logins.
+        let app = spawn_app_with(|settings| settings.auth.throttle.burst = 100).await;
         let user = ("worker", "worker-password");
         app.add_user(user.0, user.1, Role::Staff);
         let station = app.create_station(&crate::helpers::reading("kept")).await;
@@ -781,6 +787,91 @@ async fn a_create_under_a_remembered_password_that_was_changed_is_refused_and_wr
         StatusCode::CREATED
     );
     assert_eq!(app.all_stations().await.len(), stored.len() + 1);
+}
+
+/// A PUT, a PATCH and a DELETE of the reading at `detail` with `user`'s password.
+fn changes_of(app: &TestApp, detail: &str, user: (&str, &str)) -> [RequestBuilder; 3] {
+    let (name, password) = (user.0, Some(user.1.to_owned()));
+    [
+        app.anonymous(Method::PUT, detail)
+            .json(&crate::helpers::reading("replaced")),
+        app.anonymous(Method::PATCH, detail)
+            .json(&json!({"temperature": 1.5})),
+        app.anonymous(Method::DELETE, detail),
+    ]
+    .map(|request| request.basic_auth(name, password.clone()))
+}
+
+#[backend_test]
+async fn changes_under_a_remembered_password_that_was_changed_are_refused_and_change_nothing() {
+    // Arrange: the old password is verified and remembered by a change of the reading.
+    let app = spawn_app().await;
+    let user = ("editor", "old-password");
+    app.add_user(user.0, user.1, Role::Staff);
+    let detail = format!(
+        "/station/{}/",
+        app.create_station(&crate::helpers::reading("Oslo")).await["id"]
+    );
+    let [put, ..] = changes_of(&app, &detail, user);
+    assert_eq!(send(put).await.status(), StatusCode::OK);
+    let stored = app.all_stations().await;
+
+    // Act
+    set_password(&app, user.0, "new-password");
+
+    // Assert: the old password changes nothing; the new one changes the reading.
+    for change in changes_of(&app, &detail, user) {
+        assert_unauthorized(send(change).await, INVALID).await;
+    }
+    assert_eq!(app.all_stations().await, stored);
+    let statuses = {
+        let mut statuses = Vec::new();
+        for change in changes_of(&app, &detail, (user.0, "new-password")) {
+            statuses.push(send(change).await.status());
+        }
+        statuses
+    };
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::OK, StatusCode::NO_CONTENT]
+    );
+    assert!(app.all_stations().await.is_empty());
+}
+
+#[backend_test]
+async fn changes_under_a_remembered_password_set_again_are_verified_again_and_applied() {
+    // Arrange: the password is verified and remembered.
+    let app = spawn_app().await;
+    let user = ("editor", "same-password");
+    app.add_user(user.0, user.1, Role::Staff);
+    let id = app.create_station(&crate::helpers::reading("Oslo")).await["id"].clone();
+    let detail = format!("/station/{id}/");
+    assert_eq!(
+        send(
+            app.anonymous(Method::GET, &detail)
+                .basic_auth(user.0, Some(user.1))
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let [put, patch, delete] = changes_of(&app, &detail, user);
+
+    // Act and assert: after each new hash of the same password, a change is turned away by the
+    // stored hash it remembered, admitted once the password is verified again, and applied.
+    set_password(&app, user.0, user.1);
+    let replaced = json_body(send(put).await).await;
+    assert_eq!(
+        (replaced["id"].clone(), replaced["name"].clone()),
+        (id.clone(), json!("replaced"))
+    );
+    set_password(&app, user.0, user.1);
+    let patched = json_body(send(patch).await).await;
+    assert_eq!(patched["temperature"], 1.5);
+    assert_eq!(app.all_stations().await, [patched]);
+    set_password(&app, user.0, user.1);
+    assert_eq!(send(delete).await.status(), StatusCode::NO_CONTENT);
+    assert!(app.all_stations().await.is_empty());
 }
 
 #[backend_test]
