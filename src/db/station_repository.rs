@@ -3,6 +3,7 @@
 mod aggregates;
 mod data_commands;
 mod gated_insert;
+mod gated_update;
 mod latest;
 mod listing;
 mod sqlite_bulk;
@@ -406,39 +407,34 @@ fn insert_chunk_on_mysql(
 /// (`None` in it: no such reading) with what the caller column read (nothing without a gate).
 pub type ChangedIfAdmitted<T> = QueryResult<Option<(Option<T>, Option<i64>)>>;
 
-/// Runs the UPDATE of reading `$station_id` that `$changes` describe only if `$gate` (an
-/// `Option<&CallerGate>`) admits the caller, as [`ChangedIfAdmitted`]; without a gate, `$ungated`
-/// (the change as such) runs. One statement with `RETURNING` on SQLite and PostgreSQL; MySQL has
-/// none, so there the caller is read first and `$ungated` runs after it: run it in a transaction
-/// on MySQL ([`crate::db::Database::write_atomic`] does).
-macro_rules! updated_if_admitted {
-    ($conn:expr, $station_id:expr, $changes:expr, $gate:expr, $ungated:expr) => {{
-        use crate::db::schema::station::dsl::station;
-
-        let Some(gate) = $gate else {
-            return $ungated.map(|row| Some((row, None)));
-        };
-        // Written out per engine: the row's selection is typed by its engine.
-        macro_rules! statement {
-            () => {
-                diesel::update(station.find($station_id).filter(gate.clone()))
-                    .set($changes)
-                    .returning((StationRow::as_returning(), gate.column().clone()))
-            };
-        }
-        let updated: Option<(StationRow, Option<i64>)> = match $conn {
-            DbConnection::Sqlite(sqlite) => statement!().get_result(sqlite).optional()?,
-            DbConnection::Postgres(pg) => statement!().get_result(pg).optional()?,
-            DbConnection::Mysql(_) => {
-                let read = gate.column().read_value($conn)?;
-                if !gate.admits(read) {
-                    return Ok(None);
-                }
-                return $ungated.map(|row| Some((row, read)));
+/// The UPDATE of reading `station_id` that writes `values`, only if `gate` admits the caller,
+/// as [`ChangedIfAdmitted`]. One statement on SQLite and PostgreSQL ([`gated_update`]); MySQL has
+/// no `RETURNING`, so there the caller is read first and `ungated` (the change as such) runs after
+/// it: run it in a transaction on MySQL ([`crate::db::Database::write_atomic`] does).
+fn updated_if_admitted(
+    conn: &mut DbConnection,
+    station_id: i64,
+    values: &[gated_update::NewValue<'_>],
+    gate: &CallerGate,
+    ungated: impl FnOnce(&mut DbConnection) -> QueryResult<Option<StationRow>>,
+) -> ChangedIfAdmitted<StationRow> {
+    let statement = gated_update::GatedUpdate {
+        id: station_id,
+        values,
+        gate,
+    };
+    let updated: Option<(StationRow, Option<i64>)> = match conn {
+        DbConnection::Sqlite(sqlite) => statement.get_result(sqlite).optional()?,
+        DbConnection::Postgres(pg) => statement.get_result(pg).optional()?,
+        DbConnection::Mysql(_) => {
+            let read = gate.column().read_value(conn)?;
+            if !gate.admits(read) {
+                return Ok(None);
             }
-        };
-        Ok(updated.map(|(row, read)| (Some(row), read)))
-    }};
+            return ungated(conn).map(|row| Some((row, read)));
+        }
+    };
+    Ok(updated.map(|(row, read)| (Some(row), read)))
 }
 
 /// [`replace`] under `gate`: see [`ChangedIfAdmitted`].
@@ -448,13 +444,13 @@ pub fn replace_if_admitted(
     new_station: &NewStation,
     gate: Option<&CallerGate>,
 ) -> ChangedIfAdmitted<StationRow> {
-    updated_if_admitted!(
-        conn,
-        station_id,
-        StationValues::from(new_station),
-        gate,
+    let Some(gate) = gate else {
+        return replace(conn, station_id, new_station).map(|row| Some((row, None)));
+    };
+    let values = gated_update::NewValue::all(&StationValues::from(new_station));
+    updated_if_admitted(conn, station_id, &values, gate, |conn| {
         replace(conn, station_id, new_station)
-    )
+    })
 }
 
 /// [`patch`] under `gate`: see [`ChangedIfAdmitted`].
@@ -464,13 +460,13 @@ pub fn patch_if_admitted(
     changes: &StationPatch,
     gate: Option<&CallerGate>,
 ) -> ChangedIfAdmitted<StationRow> {
+    let Some(gate) = gate else {
+        return patch(conn, station_id, changes).map(|row| Some((row, None)));
+    };
     if changes.is_empty() {
-        // A read (Diesel refuses an UPDATE with no columns), under the gate all the same.
+        // A read (an UPDATE needs a column to set), under the gate all the same.
         use crate::db::schema::station::dsl::station;
 
-        let Some(gate) = gate else {
-            return find(conn, station_id).map(|row| Some((row, None)));
-        };
         let found: Option<(StationRow, Option<i64>)> = on_its_backend!(conn, |conn| station
             .find(station_id)
             .select((StationRow::as_select(), gate.column().clone()))
@@ -480,13 +476,10 @@ pub fn patch_if_admitted(
             .filter(|&(_, read)| gate.admits(read))
             .map(|(row, read)| (Some(row), read)));
     }
-    updated_if_admitted!(
-        conn,
-        station_id,
-        StationChanges::from(changes),
-        gate,
+    let values = gated_update::NewValue::named_by(changes);
+    updated_if_admitted(conn, station_id, &values, gate, |conn| {
         patch(conn, station_id, changes)
-    )
+    })
 }
 
 /// [`delete`] under `gate`: see [`ChangedIfAdmitted`]; `Some(())` in it for a deleted reading.
