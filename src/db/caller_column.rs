@@ -226,6 +226,16 @@ impl CallerGate {
         &self.column
     }
 
+    /// Reads the column with a statement of its own, where a statement cannot carry the gate
+    /// (MySQL has no RETURNING): what it read when that admits the caller, `None` when not.
+    pub(in crate::db) fn admitted_read(
+        &self,
+        conn: &mut DbConnection,
+    ) -> QueryResult<Option<Option<i64>>> {
+        let read = self.column.read_value(conn)?;
+        Ok(self.admits(read).then_some(read))
+    }
+
     /// Whether the column's value `read` admits the caller.
     pub(in crate::db) fn admits(&self, read: Option<i64>) -> bool {
         match (&self.admitting, read) {

@@ -285,10 +285,9 @@ pub fn insert_if_admitted(
         DbConnection::Sqlite(sqlite) => statement.get_result(sqlite).optional(),
         DbConnection::Postgres(pg) => statement.get_result(pg).optional(),
         DbConnection::Mysql(_) => {
-            let read = gate.column().read_value(conn)?;
-            if !gate.admits(read) {
+            let Some(read) = gate.admitted_read(conn)? else {
                 return Ok(None);
-            }
+            };
             insert(conn, new_station).map(|row| Some((row, read)))
         }
     }
@@ -407,17 +406,21 @@ fn insert_chunk_on_mysql(
 /// (`None` in it: no such reading) with what the caller column read (nothing without a gate).
 pub type ChangedIfAdmitted<T> = QueryResult<Option<(Option<T>, Option<i64>)>>;
 
-/// The UPDATE of reading `station_id` that writes `values`, only if `gate` admits the caller,
-/// as [`ChangedIfAdmitted`]. One statement on SQLite and PostgreSQL ([`gated_update`]); MySQL has
-/// no `RETURNING`, so there the caller is read first and `ungated` (the change as such) runs after
-/// it: run it in a transaction on MySQL ([`crate::db::Database::write_atomic`] does).
+/// The UPDATE of reading `station_id` that writes `values`, only if `gate` (when there is one)
+/// admits the caller, as [`ChangedIfAdmitted`]. One statement on SQLite and PostgreSQL
+/// ([`gated_update`]); without a gate, and on MySQL (no `RETURNING`) after reading the caller,
+/// `ungated` (the change as such) runs instead: run it in a transaction on MySQL
+/// ([`crate::db::Database::write_atomic`] does).
 fn updated_if_admitted(
     conn: &mut DbConnection,
     station_id: i64,
     values: &[gated_update::NewValue<'_>],
-    gate: &CallerGate,
+    gate: Option<&CallerGate>,
     ungated: impl FnOnce(&mut DbConnection) -> QueryResult<Option<StationRow>>,
 ) -> ChangedIfAdmitted<StationRow> {
+    let Some(gate) = gate else {
+        return ungated(conn).map(|row| Some((row, None)));
+    };
     let statement = gated_update::GatedUpdate {
         id: station_id,
         values,
@@ -427,10 +430,9 @@ fn updated_if_admitted(
         DbConnection::Sqlite(sqlite) => statement.get_result(sqlite).optional()?,
         DbConnection::Postgres(pg) => statement.get_result(pg).optional()?,
         DbConnection::Mysql(_) => {
-            let read = gate.column().read_value(conn)?;
-            if !gate.admits(read) {
+            let Some(read) = gate.admitted_read(conn)? else {
                 return Ok(None);
-            }
+            };
             return ungated(conn).map(|row| Some((row, read)));
         }
     };
@@ -444,9 +446,6 @@ pub fn replace_if_admitted(
     new_station: &NewStation,
     gate: Option<&CallerGate>,
 ) -> ChangedIfAdmitted<StationRow> {
-    let Some(gate) = gate else {
-        return replace(conn, station_id, new_station).map(|row| Some((row, None)));
-    };
     let values = gated_update::NewValue::all(&StationValues::from(new_station));
     updated_if_admitted(conn, station_id, &values, gate, |conn| {
         replace(conn, station_id, new_station)
@@ -460,10 +459,9 @@ pub fn patch_if_admitted(
     changes: &StationPatch,
     gate: Option<&CallerGate>,
 ) -> ChangedIfAdmitted<StationRow> {
-    let Some(gate) = gate else {
-        return patch(conn, station_id, changes).map(|row| Some((row, None)));
-    };
-    if changes.is_empty() {
+    if let Some(gate) = gate
+        && changes.is_empty()
+    {
         // A read (an UPDATE needs a column to set), under the gate all the same.
         use crate::db::schema::station::dsl::station;
 
@@ -501,10 +499,9 @@ pub fn delete_if_admitted(
         DbConnection::Sqlite(sqlite) => statement().get_result(sqlite).optional()?,
         DbConnection::Postgres(pg) => statement().get_result(pg).optional()?,
         DbConnection::Mysql(_) => {
-            let read = gate.column().read_value(conn)?;
-            if !gate.admits(read) {
+            let Some(read) = gate.admitted_read(conn)? else {
                 return Ok(None);
-            }
+            };
             return delete(conn, station_id).map(|deleted| Some((deleted.then_some(()), read)));
         }
     };

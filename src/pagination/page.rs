@@ -109,6 +109,20 @@ enum Neighbours<K> {
     },
 }
 
+impl<K> Neighbours<K> {
+    /// The neighbours of page `number` of a list of `total` rows cut into pages of `size`; `None`
+    /// when there is no such page (page 1 always is, if only empty).
+    fn numbered(number: i64, total: i64, size: i64) -> Option<Self> {
+        let page_count = ((total + size - 1) / size).max(1);
+        (1..=page_count)
+            .contains(&number)
+            .then(|| Neighbours::Numbered {
+                next: (number < page_count).then_some(number + 1),
+                previous: (number > 1).then_some(number - 1),
+            })
+    }
+}
+
 impl<K> PageRequest<K> {
     /// Reads the page asked for from `list`; `None` when a page number is past the end (DRF's
     /// `Invalid page.`). For a query thread.
@@ -161,20 +175,14 @@ impl<K> PageRequest<K> {
                     rows,
                     total,
                     caller,
-                } => {
-                    let page_count = ((total + self.size - 1) / self.size).max(1);
-                    Carried {
-                        value: Some(Page {
-                            count: Some(total),
-                            rows,
-                            neighbours: Neighbours::Numbered {
-                                next: (*number < page_count).then_some(number + 1),
-                                previous: (*number > 1).then_some(number - 1),
-                            },
-                        }),
-                        caller: Some(caller),
-                    }
-                }
+                } => Carried {
+                    value: Neighbours::numbered(*number, total, self.size).map(|neighbours| Page {
+                        count: Some(total),
+                        rows,
+                        neighbours,
+                    }),
+                    caller: Some(caller),
+                },
                 // Nothing at the first page's offset: the list is empty, and its first page is
                 // too. Nothing beyond: the page is past the end, as when counted.
                 CountedRows::NoneAtOffset => Carried::alone((offset == 0).then(|| Page {
@@ -202,20 +210,18 @@ fn read_numbered<L: PagedList>(
 ) -> QueryResult<Option<Page<L::Row, L::Key>>> {
     conn.in_one_snapshot(|conn| {
         let total = list.count(conn)?;
-        let page_count = ((total + size - 1) / size).max(1);
         let number = match number {
-            PageNumber::Number(n) if (1..=page_count).contains(&n) => n,
-            PageNumber::Number(_) => return Ok(None),
-            PageNumber::Last => page_count,
+            PageNumber::Number(n) => n,
+            PageNumber::Last => ((total + size - 1) / size).max(1),
+        };
+        let Some(neighbours) = Neighbours::numbered(number, total, size) else {
+            return Ok(None);
         };
         let rows = list.rows_at(conn, (number - 1) * size, size)?;
         Ok(Some(Page {
             count: Some(total),
             rows,
-            neighbours: Neighbours::Numbered {
-                next: (number < page_count).then_some(number + 1),
-                previous: (number > 1).then_some(number - 1),
-            },
+            neighbours,
         }))
     })
 }

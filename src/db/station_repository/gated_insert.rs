@@ -59,15 +59,30 @@ where
         out.push_bind_param::<Double, f64>(&self.values.lon)?;
         out.push_sql(" WHERE ");
         self.gate.walk_ast(out.reborrow())?;
-        out.push_sql(" RETURNING ");
-        out.push_identifier("id")?;
-        for column in columns {
-            out.push_sql(", ");
-            out.push_identifier(column)?;
-        }
-        out.push_sql(", ");
-        self.gate.column().walk_ast(out.reborrow())
+        returning_row_and_caller(out, self.gate)
     }
+}
+
+/// ` RETURNING <the row>, <the caller column>`: how a gated INSERT and UPDATE end.
+pub(super) fn returning_row_and_caller<'b, DB: Backend>(
+    mut out: AstPass<'_, 'b, DB>,
+    gate: &'b CallerGate,
+) -> QueryResult<()>
+where
+    crate::db::CallerColumn: QueryFragment<DB>,
+{
+    out.push_sql(" RETURNING ");
+    for (position, column) in ["id", "name", "timestamp", "temperature", "lat", "lon"]
+        .into_iter()
+        .enumerate()
+    {
+        if position > 0 {
+            out.push_sql(", ");
+        }
+        out.push_identifier(column)?;
+    }
+    out.push_sql(", ");
+    gate.column().walk_ast(out.reborrow())
 }
 
 impl<Conn> RunQueryDsl<Conn> for GatedInsert<'_> {}

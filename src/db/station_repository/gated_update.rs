@@ -116,18 +116,7 @@ where
         out.push_bind_param::<BigInt, i64>(&self.id)?;
         out.push_sql(" AND ");
         self.gate.walk_ast(out.reborrow())?;
-        out.push_sql(" RETURNING ");
-        for (position, column) in ["id", "name", "timestamp", "temperature", "lat", "lon"]
-            .into_iter()
-            .enumerate()
-        {
-            if position > 0 {
-                out.push_sql(", ");
-            }
-            out.push_identifier(column)?;
-        }
-        out.push_sql(", ");
-        self.gate.column().walk_ast(out.reborrow())
+        super::gated_insert::returning_row_and_caller(out, self.gate)
     }
 }
 
