@@ -142,7 +142,9 @@ class Instances:
 
     def start(self, i: int) -> None:
         host = self.hosts[i]
-        env = {**os.environ, "DATABASE_URL": self.urls[i], "RUST_LOG": "warn"}
+        # The change feed's debug lines name the ids it gave up on: where a lost event is traced.
+        env = {**os.environ, "DATABASE_URL": self.urls[i],
+               "RUST_LOG": "warn,station_api::changes=debug"}
         process = host.spawn([str(self.binary), "serve", "--bind", f"{host.ip}:{SERVICE_PORT}",
                               "--trust-proxy"],
                              self.log_dir / f"instance-{i + 1}.log", env=env)

@@ -8,7 +8,8 @@ Last-Event-ID, and breaks one thing in the middle:
 
 - instance: SIGKILL one instance, start it again;
 - postgres: SIGKILL the primary's host, promote the standby;
-- galera: SIGKILL one Galera node, start it again (it rejoins).
+- galera: SIGKILL one Galera node, start it again (it rejoins); then, without load, a change
+  that node 3 applies late (its replication paused) must still reach a subscriber on node 3.
 
 Then it checks what the issue asks: no 500 and no hang anywhere, every acknowledged reading in the
 database exactly once (on every node), the kept count exact, every subscriber given every reading;
@@ -74,6 +75,18 @@ class Result:
                 if outcome.status != 201 and outcome.at >= self.fault_started:
                     by_status[str(outcome.status)] = by_status.get(str(outcome.status), 0) + 1
         return by_status
+
+    def stream_delays(self, before_fault: bool) -> list[float]:
+        """Seconds from each device reading's 201 to its event at each subscriber, sorted (a
+        reading streamed before its 201 arrived counts as 0), for the readings acknowledged
+        before the fault began, or from then on."""
+        acknowledged_at = {reading: at for device in self.devices.devices
+                           for reading, at in device.acknowledged_at.items()
+                           if (at < self.fault_started) == before_fault}
+        return sorted(max(0.0, arrived - acknowledged_at[reading])
+                      for subscriber in self.subscribers
+                      for reading, arrived in subscriber.arrived.items()
+                      if reading in acknowledged_at)
 
     def write_gap(self) -> tuple[float, float]:
         """The longest time from the fault to the end of the load in which no device had a
@@ -264,6 +277,64 @@ def postgres_scenarios(lab: Lab, binary: Path, workdir: Path, log_dir: Path, cho
         host.kill_all()
 
 
+def check_applied_late(result: Result, cluster, instance_url: str, read_token: str) -> None:
+    """A change id another node commits out of order, which this node applies late, is still
+    streamed, in change order.
+
+    On node 1, transaction A inserts a reading (taking the smaller change id) and stays open
+    while B inserts one and commits. Once node 3 has B, node 3 stops applying what the others
+    commit (FLUSH TABLES WITH READ LOCK pauses its replication) and A commits. Node 3 then shows
+    B's change with A's id missing below it, and no transaction of its own that could still
+    commit A's id: a stream on node 3 that took A's id for a rolled-back one would never send A.
+    After UNLOCK TABLES node 3 applies A, and the subscriber on instance 3 must get A, then B.
+    """
+    subscriber = Subscriber(instance_url, read_token)
+    subscriber.start()
+    first, second, lock = cluster.session(0), cluster.session(0), cluster.session(2)
+    insert = ("INSERT INTO station (name, timestamp, temperature, lat, lon) "
+              "VALUES ('{}', 1700000000, 20.5, 52.0, 4.0)")
+    held_while_locked = False
+    a_open_after_b = float("nan")
+    try:
+        first.run("BEGIN")
+        first.run(insert.format("applied-late-a"))
+        a = int(first.run("SELECT LAST_INSERT_ID()")[0][0])
+        second.run("BEGIN")
+        second.run(insert.format("applied-late-b"))
+        b = int(second.run("SELECT LAST_INSERT_ID()")[0][0])
+        second.run("COMMIT")
+        b_committed = time.monotonic()
+        # Quickly: the feed waits a second for other nodes' writers, and A must still be open
+        # on node 1 when it asks node 3 for what the cluster committed.
+        while not lock.run(f"SELECT id FROM station WHERE id = {b}"):
+            if time.monotonic() > b_committed + 30:
+                raise RuntimeError("node 3 did not apply B within 30 s")
+            time.sleep(0.01)
+        lock.run("FLUSH TABLES WITH READ LOCK")
+        first.run("COMMIT")
+        a_open_after_b = time.monotonic() - b_committed
+        # Past the feed's wait for writers on Galera, and well within the causal read's 30 s.
+        time.sleep(4)
+        held_while_locked = a not in subscriber.created and b not in subscriber.created
+        lock.run("UNLOCK TABLES")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not {a, b} <= subscriber.created.keys():
+            time.sleep(0.2)
+    finally:
+        for session in (first, second, lock):
+            session.close()
+        subscriber.stop()
+    got = {reading: subscriber.created.get(reading) for reading in (a, b)}
+    in_order = None not in got.values() and got[a] < got[b]
+    result.checks.append(Check(
+        "a change committed on node 1 that node 3 applied late was streamed by instance 3, "
+        "in change order",
+        in_order and not subscriber.duplicates and not subscriber.out_of_order,
+        f"change ids streamed: A {got[a]}, B {got[b]}; A committed {a_open_after_b:.2f} s after B; "
+        f"B held back while node 3 was locked: {held_while_locked}; duplicates {subscriber.duplicates}, out of order "
+        f"{subscriber.out_of_order[:2]}"))
+
+
 def galera_scenario(lab: Lab, binary: Path, workdir: Path, log_dir: Path, seconds: int,
                     results: list[Result]) -> None:
     from galera import Galera
@@ -300,6 +371,9 @@ def galera_scenario(lab: Lab, binary: Path, workdir: Path, log_dir: Path, second
     for i in range(3):
         check_stored(result, f"Galera node {i + 1}", lambda sql, i=i: cluster.query(i, sql))
     check_subscribers(result, must_reconnect=False)
+    log("galera: a change node 3 applies late (its replication paused by FLUSH TABLES WITH READ "
+        "LOCK)")
+    check_applied_late(result, cluster, f"http://{instances.addresses()[2]}", tokens[2])
     results.append(result)
     for i in range(3):
         instances.kill(i)
@@ -350,6 +424,14 @@ def report(results: list[Result], elapsed: float) -> str:
         replayed = sum(device.replayed for device in result.devices.devices)
         lines.append(f"- devices: {acknowledged} readings acknowledged, {replayed} of them "
                      "on a retry that was answered from the stored response")
+        for when, before_fault in (("before the fault", True), ("from the fault on", False)):
+            delays = result.stream_delays(before_fault)
+            if delays:
+                lines.append(f"- stream, readings acknowledged {when}: each reached each "
+                             f"subscriber a median {delays[len(delays) // 2] * 1000:.0f} ms after "
+                             f"its 201, 99th percentile "
+                             f"{delays[len(delays) * 99 // 100] * 1000:.0f} ms ({len(delays)} "
+                             "deliveries)")
         for check in result.checks:
             mark = "PASS" if check.passed else "FAIL"
             lines.append(f"- {mark}: {check.what}" + (f" ({check.detail})" if check.detail else ""))

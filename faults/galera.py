@@ -337,6 +337,13 @@ class Galera:
                 "--batch", "--skip-column-names", "-e", sql]
         return parse_rows(run_client(argv, timeout))
 
+    def session(self, i: int) -> "SqlSession":
+        """A client session on node `i` that stays open between statements (for a transaction
+        held open, or a lock)."""
+        return SqlSession([CLIENT, "--no-defaults", "-h", self.hosts[i].ip, "-P", str(PORT),
+                           "-u", "root", "--batch", "--skip-column-names", "--unbuffered",
+                           DATABASE])
+
     def status(self, i: int, via_socket: bool = False) -> dict[str, str]:
         """Node `i`'s wsrep status variables (`SHOW GLOBAL STATUS LIKE 'wsrep%'`)."""
         sql = "SHOW GLOBAL STATUS LIKE 'wsrep%'"
@@ -380,6 +387,39 @@ class Galera:
             return "\n".join(self.log(i).read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+class SqlSession:
+    """One `mariadb` client kept running: statements sent one at a time on one connection."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.statements = 0
+
+    def run(self, sql: str) -> list[list[str]]:
+        """Runs `sql` (no trailing `;`) and returns its rows; RuntimeError on an error."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.statements += 1
+        marker = f"statement {self.statements} done"
+        self.process.stdin.write(f"{sql};\nSELECT '{marker}';\n")
+        self.process.stdin.flush()
+        lines = []
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the client ended during {sql!r}: {''.join(lines)}")
+            if line.rstrip("\n") == marker:
+                break
+            lines.append(line)
+        if lines and lines[0].startswith("ERROR"):
+            raise RuntimeError(f"{sql!r}: {''.join(lines).strip()}")
+        return parse_rows("".join(lines))
+
+    def close(self) -> None:
+        """Ends the session (an open transaction rolls back, a lock is released)."""
+        self.process.kill()
+        self.process.wait()
 
 
 def run_client(argv: list[str], timeout: float) -> str:

@@ -38,6 +38,8 @@ class Device:
 
     name: str
     acknowledged: dict[int, int] = field(default_factory=dict)  # reading n -> its id
+    # reading id -> when its 201 arrived (monotonic seconds)
+    acknowledged_at: dict[int, float] = field(default_factory=dict)
     replayed: int = 0
     # reading n -> seconds from its first attempt to its acknowledgement
     waited: dict[int, float] = field(default_factory=dict)
@@ -104,6 +106,7 @@ class Devices:
                 device.outcomes.append(Outcome(ended, status, ended - started))
                 if status == 201:
                     device.acknowledged[n] = json.loads(text)["id"]
+                    device.acknowledged_at[device.acknowledged[n]] = ended
                     device.waited[n] = ended - first_attempt
                     device.replayed += answer.getheader("Idempotent-Replayed") == "true"
                     break
@@ -125,6 +128,7 @@ class Subscriber:
         self.base = urlsplit(base)
         self.token = token
         self.created: dict[int, int] = {}  # reading id -> change id
+        self.arrived: dict[int, float] = {}  # reading id -> when its event came (monotonic)
         self.last_event_id: str | None = None
         self.out_of_order: list[str] = []
         self.duplicates = 0
@@ -202,6 +206,7 @@ class Subscriber:
             if reading in self.created:
                 self.duplicates += 1
             self.created[reading] = int(event_id)
+            self.arrived.setdefault(reading, time.monotonic())
 
 
 @dataclass

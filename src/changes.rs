@@ -12,6 +12,12 @@
 //! them have ended, whatever is still missing below that id never commits, and the feed moves
 //! on. SQLite has one writer, whose ids commit in order: there is never anything to wait for.
 //!
+//! A Galera node lists only its own transactions, and applies other nodes' commits shortly after
+//! they are made. There the feed waits [`CLUSTER_WRITERS_GRACE`] before it lists the writers, so
+//! that a transaction still running on another node when the gap was seen has committed by
+//! then, and before it decides the gap it waits until its node has applied everything the
+//! cluster has committed ([`change_repository::catch_up_with_cluster`]).
+//!
 //! Changes made through this instance wake the feed at once ([`Database::next_commit`]); those
 //! made through other instances sharing the database are found by polling every
 //! [`StreamSettings::poll_every`].
@@ -34,6 +40,15 @@ const CHANGES_PER_READ: i64 = 1000;
 /// The shortest time between two reads of the log, unless the last read left more to read: the
 /// most a change waits for others committed right after it.
 const GATHER_COMMITS_FOR: Duration = Duration::from_millis(5);
+/// On a Galera node, how long after seeing a gap the feed lists the transactions that may fill
+/// it. The node can list only its own: one on another node that took a missing id must have
+/// reached the cluster by the time the feed decides (the causal read then waits until it is
+/// applied here). A write transaction of the service is usually far quicker than this; one held
+/// up for longer (while the cluster stalls, its commits wait) could have its change skipped by
+/// the streams of other nodes, which the fault tests would report as a lost reading. A stream on
+/// Galera is this much later whenever ids go missing (a rolled-back write, ids another node's
+/// counter stepped over), which there is most of the time.
+const CLUSTER_WRITERS_GRACE: Duration = Duration::from_secs(1);
 /// Changes removed by retention in one transaction, so pruning never holds long locks.
 const CHANGES_PER_PRUNE: i64 = 10_000;
 
@@ -125,6 +140,8 @@ struct FeedCursor {
     waiting: Option<Gap>,
     /// False until the changes in flight when the feed started are decided.
     settled: bool,
+    /// The database is a Galera node (learnt when the feed starts).
+    on_galera: bool,
 }
 
 /// Ids missing below `through` when they were seen, and who may still commit them.
@@ -132,6 +149,8 @@ struct FeedCursor {
 struct Gap {
     through: i64,
     writers: Vec<String>,
+    /// When the writers were listed.
+    listed_at: Instant,
 }
 
 /// The instance's feed of committed changes, and its subscribers' bookkeeping.
@@ -464,18 +483,27 @@ impl ChangeFeed {
         if !cursor.settled && cursor.waiting.is_none() {
             // Starting: everything committed so far is history, served from the log; what was
             // in flight must be decided before the first subscriber starts from here.
-            let newest = self.database.read(change_repository::newest_id).await?;
-            let writers = self.writers_in_progress_after_that().await?;
+            let (newest, on_galera) = self
+                .database
+                .read(|conn| {
+                    let newest = change_repository::newest_id(conn)?;
+                    Ok((newest, change_repository::in_galera_cluster(conn)?))
+                })
+                .await?;
+            cursor.on_galera = on_galera;
+            let writers = self.writers_in_progress_after_that(on_galera).await?;
             cursor.delivered = newest;
             cursor.decided_through = newest;
             cursor.waiting = Some(Gap {
                 through: newest,
                 writers,
+                listed_at: Instant::now(),
             });
         }
         let waiting_on = cursor.waiting.as_ref().map(|gap| gap.writers.clone());
         let after = cursor.delivered;
         let settled = cursor.settled;
+        let on_galera = cursor.on_galera;
         let (gap_decided, rows) = self
             .database
             .read(move |conn| {
@@ -489,6 +517,9 @@ impl ChangeFeed {
                     Some(_) => true,
                     None => false,
                 };
+                if decided && on_galera {
+                    change_repository::catch_up_with_cluster(conn)?;
+                }
                 let rows = if settled || decided {
                     change_repository::after(conn, after, None, CHANGES_PER_READ)?
                 } else {
@@ -498,6 +529,11 @@ impl ChangeFeed {
             })
             .await?;
         if gap_decided && let Some(gap) = cursor.waiting.take() {
+            tracing::debug!(
+                below = gap.through,
+                waited_ms = gap.listed_at.elapsed().as_millis(),
+                "change feed saw the transactions end"
+            );
             cursor.decided_through = cursor.decided_through.max(gap.through);
             if !cursor.settled {
                 cursor.settled = true;
@@ -511,8 +547,11 @@ impl ChangeFeed {
         let read_everything = i64::try_from(rows.len()).unwrap_or(i64::MAX) < CHANGES_PER_READ;
         let mut ready = Vec::new();
         let mut gap_below = None;
+        let delivered_before = cursor.delivered;
+        let mut never_committed = 0;
         for row in &rows {
             if row.id == cursor.delivered + 1 || row.id <= cursor.decided_through {
+                never_committed += row.id - cursor.delivered - 1;
                 cursor.delivered = row.id;
                 if let Some(change) = Change::from_row(row.clone()) {
                     ready.push(Arc::new(change));
@@ -524,7 +563,17 @@ impl ChangeFeed {
         }
         if gap_below.is_none() && read_everything {
             // What is missing up to the decided horizon never commits.
+            never_committed += (cursor.decided_through - cursor.delivered).max(0);
             cursor.delivered = cursor.delivered.max(cursor.decided_through);
+        }
+        if never_committed > 0 {
+            // What a lost event would be traced to: ids given up on as never committing.
+            tracing::debug!(
+                after = delivered_before,
+                through = cursor.delivered,
+                never_committed,
+                "change feed moved past ids no transaction committed"
+            );
         }
         if !ready.is_empty() || gap_below.is_none() {
             self.publish(ready, cursor.delivered);
@@ -534,10 +583,28 @@ impl ChangeFeed {
         }
         self.note_whether_behind(gap_below.is_some());
         if gap_below.is_some() && cursor.waiting.is_none() {
-            let through = rows.last().map_or(cursor.delivered, |row| row.id);
-            let writers = self.writers_in_progress_after_that().await?;
+            // Everything visible now, not only what this read reached: a feed behind by more
+            // than a read would otherwise decide one read's worth per wait, and never catch up
+            // where gaps are common (Galera).
+            let through = if read_everything {
+                rows.last().map_or(cursor.delivered, |row| row.id)
+            } else {
+                self.database.read(change_repository::newest_id).await?
+            };
+            let writers = self
+                .writers_in_progress_after_that(cursor.on_galera)
+                .await?;
             let nothing_to_wait_for = writers.is_empty();
-            cursor.waiting = Some(Gap { through, writers });
+            tracing::debug!(
+                below = through,
+                writers = writers.len(),
+                "change feed waits for the transactions that may still commit a missing id"
+            );
+            cursor.waiting = Some(Gap {
+                through,
+                writers,
+                listed_at: Instant::now(),
+            });
             return Ok(nothing_to_wait_for);
         }
         Ok(gap_below.is_none() && !read_everything)
@@ -556,11 +623,18 @@ impl ChangeFeed {
         }
     }
 
-    /// The transactions writing now, as of a moment after everything the feed read before.
-    async fn writers_in_progress_after_that(&self) -> Result<Vec<String>, DbError> {
-        let staleness = change_repository::writers_list_staleness(self.database.backend());
-        if !staleness.is_zero() {
-            tokio::time::sleep(staleness).await;
+    /// The transactions writing now, as of a moment after everything the feed read before (on a
+    /// Galera node, [`CLUSTER_WRITERS_GRACE`] after it).
+    async fn writers_in_progress_after_that(
+        &self,
+        on_galera: bool,
+    ) -> Result<Vec<String>, DbError> {
+        let mut wait = change_repository::writers_list_staleness(self.database.backend());
+        if on_galera {
+            wait = wait.max(CLUSTER_WRITERS_GRACE);
+        }
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         self.database
             .read(change_repository::writers_in_progress)

@@ -95,6 +95,46 @@ pub fn writers_list_staleness(backend: Backend) -> Duration {
     }
 }
 
+/// Whether the server is a node of a Galera cluster (`wsrep_on`). A node lists only its own
+/// transactions in progress, not those still running on other nodes, and applies what other
+/// nodes commit a little later than they do; the feed allows for both there.
+pub fn in_galera_cluster(conn: &mut DbConnection) -> QueryResult<bool> {
+    let DbConnection::Mysql(mysql) = conn else {
+        return Ok(false);
+    };
+    // SHOW, not @@wsrep_on: MySQL and MariaDB builds without Galera have no such variable, and
+    // SHOW answers them with no row rather than an error.
+    let rows: Vec<ServerVariable> =
+        diesel::sql_query("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").load(mysql)?;
+    Ok(rows.iter().any(|row| row.value.eq_ignore_ascii_case("ON")))
+}
+
+/// A row of `SHOW VARIABLES`.
+#[derive(Debug, QueryableByName)]
+struct ServerVariable {
+    #[diesel(sql_type = Text, column_name = "Value")]
+    value: String,
+}
+
+/// Waits until this Galera node has applied every transaction the cluster had committed when
+/// it asked (a causal read, `wsrep_sync_wait`): afterwards every statement on the node sees
+/// them. Call it only where [`in_galera_cluster`] said so.
+pub fn catch_up_with_cluster(conn: &mut DbConnection) -> QueryResult<()> {
+    use crate::db::schema::station_changes_pruned::dsl::{station_changes_pruned, through_id};
+
+    let DbConnection::Mysql(mysql) = conn else {
+        return Ok(());
+    };
+    diesel::sql_query("SET SESSION wsrep_sync_wait = 1").execute(mysql)?;
+    let waited = station_changes_pruned
+        .select(through_id)
+        .get_result::<i64>(mysql)
+        .map(drop);
+    // The connection goes back to the pool: other requests' reads must not wait too.
+    diesel::sql_query("SET SESSION wsrep_sync_wait = 0").execute(mysql)?;
+    waited
+}
+
 /// The last id of the oldest changes (at most `limit`) made before `cutoff` (Unix seconds),
 /// stopping at the first change made since: what [`prune_through`] may remove next.
 pub fn prunable(conn: &mut DbConnection, cutoff: i64, limit: i64) -> QueryResult<Option<i64>> {
