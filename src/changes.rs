@@ -13,10 +13,10 @@
 //! on. SQLite has one writer, whose ids commit in order: there is never anything to wait for.
 //!
 //! A Galera node lists only its own transactions, and applies other nodes' commits shortly after
-//! they are made. There the feed waits [`CLUSTER_WRITERS_GRACE`] before it lists the writers, so
-//! that a transaction still running on another node when the gap was seen has committed by
-//! then, and before it decides the gap it waits until its node has applied everything the
-//! cluster has committed ([`change_repository::catch_up_with_cluster`]).
+//! they are made. There the feed decides a gap no sooner than [`CLUSTER_WRITERS_GRACE`] after it
+//! saw it, so that a transaction still running on another node then has committed, and first
+//! waits until its node has applied everything the cluster has committed
+//! ([`change_repository::catch_up_with_cluster`]).
 //!
 //! Changes made through this instance wake the feed at once ([`Database::next_commit`]); those
 //! made through other instances sharing the database are found by polling every
@@ -37,11 +37,14 @@ use crate::domain::listing::StationFilter;
 
 /// Changes read from the log at a time.
 const CHANGES_PER_READ: i64 = 1000;
+/// Changes read at a time while a gap is being waited out: enough to see it filled, without
+/// reading a thousand rows it cannot hand out at every commit meanwhile.
+const CHANGES_PER_READ_WHILE_WAITING: i64 = 100;
 /// The shortest time between two reads of the log, unless the last read left more to read: the
 /// most a change waits for others committed right after it.
 const GATHER_COMMITS_FOR: Duration = Duration::from_millis(5);
-/// On a Galera node, how long after seeing a gap the feed lists the transactions that may fill
-/// it. The node can list only its own: one on another node that took a missing id must have
+/// On a Galera node, how long after seeing a gap the feed decides it at the soonest. The node can
+/// list only its own transactions: one on another node that took a missing id must have
 /// reached the cluster by the time the feed decides (the causal read then waits until it is
 /// applied here). A write transaction of the service is usually far quicker than this; one held
 /// up for longer (while the cluster stalls, its commits wait) could have its change skipped by
@@ -151,6 +154,26 @@ struct Gap {
     writers: Vec<String>,
     /// When the writers were listed.
     listed_at: Instant,
+    /// Not decided before this, however soon the writers end (Galera).
+    not_before: Instant,
+}
+
+impl Gap {
+    /// A gap below `through` whose `writers` were listed just now.
+    fn new(through: i64, writers: Vec<String>, on_galera: bool) -> Self {
+        let listed_at = Instant::now();
+        let grace = if on_galera {
+            CLUSTER_WRITERS_GRACE
+        } else {
+            Duration::ZERO
+        };
+        Self {
+            through,
+            writers,
+            listed_at,
+            not_before: listed_at + grace,
+        }
+    }
 }
 
 /// The instance's feed of committed changes, and its subscribers' bookkeeping.
@@ -491,41 +514,46 @@ impl ChangeFeed {
                 })
                 .await?;
             cursor.on_galera = on_galera;
-            let writers = self.writers_in_progress_after_that(on_galera).await?;
+            let writers = self.writers_in_progress_after_that().await?;
             cursor.delivered = newest;
             cursor.decided_through = newest;
-            cursor.waiting = Some(Gap {
-                through: newest,
-                writers,
-                listed_at: Instant::now(),
-            });
+            cursor.waiting = Some(Gap::new(newest, writers, on_galera));
         }
-        let waiting_on = cursor.waiting.as_ref().map(|gap| gap.writers.clone());
+        // The writers of a gap too young to decide are not asked about.
+        let waiting_on = cursor
+            .waiting
+            .as_ref()
+            .map(|gap| (Instant::now() >= gap.not_before).then(|| gap.writers.clone()));
         let after = cursor.delivered;
         let settled = cursor.settled;
         let on_galera = cursor.on_galera;
-        let (gap_decided, rows) = self
+        let (gap_decided, limit, rows) = self
             .database
             .read(move |conn| {
                 // First who is still writing, then the changes: a change read after its
                 // writer ended is visible, whichever way the writer ended.
                 let decided = match &waiting_on {
-                    Some(writers) if !writers.is_empty() => {
+                    Some(Some(writers)) if !writers.is_empty() => {
                         let now = change_repository::writers_in_progress(conn)?;
                         !writers.iter().any(|writer| now.contains(writer))
                     }
-                    Some(_) => true,
-                    None => false,
+                    Some(Some(_)) => true,
+                    Some(None) | None => false,
                 };
                 if decided && on_galera {
                     change_repository::catch_up_with_cluster(conn)?;
                 }
+                let limit = if waiting_on.is_some() && !decided {
+                    CHANGES_PER_READ_WHILE_WAITING
+                } else {
+                    CHANGES_PER_READ
+                };
                 let rows = if settled || decided {
-                    change_repository::after(conn, after, None, CHANGES_PER_READ)?
+                    change_repository::after(conn, after, None, limit)?
                 } else {
                     Vec::new()
                 };
-                Ok((decided, rows))
+                Ok((decided, limit, rows))
             })
             .await?;
         if gap_decided && let Some(gap) = cursor.waiting.take() {
@@ -544,7 +572,7 @@ impl ChangeFeed {
         if !cursor.settled {
             return Ok(false);
         }
-        let read_everything = i64::try_from(rows.len()).unwrap_or(i64::MAX) < CHANGES_PER_READ;
+        let read_everything = i64::try_from(rows.len()).unwrap_or(i64::MAX) < limit;
         let mut ready = Vec::new();
         let mut gap_below = None;
         let delivered_before = cursor.delivered;
@@ -591,21 +619,15 @@ impl ChangeFeed {
             } else {
                 self.database.read(change_repository::newest_id).await?
             };
-            let writers = self
-                .writers_in_progress_after_that(cursor.on_galera)
-                .await?;
+            let writers = self.writers_in_progress_after_that().await?;
             let nothing_to_wait_for = writers.is_empty();
             tracing::debug!(
                 below = through,
                 writers = writers.len(),
                 "change feed waits for the transactions that may still commit a missing id"
             );
-            cursor.waiting = Some(Gap {
-                through,
-                writers,
-                listed_at: Instant::now(),
-            });
-            return Ok(nothing_to_wait_for);
+            cursor.waiting = Some(Gap::new(through, writers, cursor.on_galera));
+            return Ok(nothing_to_wait_for && !cursor.on_galera);
         }
         Ok(gap_below.is_none() && !read_everything)
     }
@@ -623,18 +645,11 @@ impl ChangeFeed {
         }
     }
 
-    /// The transactions writing now, as of a moment after everything the feed read before (on a
-    /// Galera node, [`CLUSTER_WRITERS_GRACE`] after it).
-    async fn writers_in_progress_after_that(
-        &self,
-        on_galera: bool,
-    ) -> Result<Vec<String>, DbError> {
-        let mut wait = change_repository::writers_list_staleness(self.database.backend());
-        if on_galera {
-            wait = wait.max(CLUSTER_WRITERS_GRACE);
-        }
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+    /// The transactions writing now, as of a moment after everything the feed read before.
+    async fn writers_in_progress_after_that(&self) -> Result<Vec<String>, DbError> {
+        let staleness = change_repository::writers_list_staleness(self.database.backend());
+        if !staleness.is_zero() {
+            tokio::time::sleep(staleness).await;
         }
         self.database
             .read(change_repository::writers_in_progress)
