@@ -154,24 +154,27 @@ struct Gap {
     writers: Vec<String>,
     /// When the writers were listed.
     listed_at: Instant,
-    /// Not decided before this, however soon the writers end (Galera).
-    not_before: Instant,
 }
 
 impl Gap {
     /// A gap below `through` whose `writers` were listed just now.
-    fn new(through: i64, writers: Vec<String>, on_galera: bool) -> Self {
-        let listed_at = Instant::now();
-        let grace = if on_galera {
-            CLUSTER_WRITERS_GRACE
-        } else {
-            Duration::ZERO
-        };
+    fn new(through: i64, writers: Vec<String>) -> Self {
         Self {
             through,
             writers,
-            listed_at,
-            not_before: listed_at + grace,
+            listed_at: Instant::now(),
+        }
+    }
+}
+
+impl FeedCursor {
+    /// How long a gap stays undecided after its writers were listed, however soon they end: on
+    /// Galera a transaction of another node may still be on its way to this one.
+    fn grace(&self) -> Duration {
+        if self.on_galera {
+            CLUSTER_WRITERS_GRACE
+        } else {
+            Duration::ZERO
         }
     }
 }
@@ -517,13 +520,14 @@ impl ChangeFeed {
             let writers = self.writers_in_progress_after_that().await?;
             cursor.delivered = newest;
             cursor.decided_through = newest;
-            cursor.waiting = Some(Gap::new(newest, writers, on_galera));
+            cursor.waiting = Some(Gap::new(newest, writers));
         }
         // The writers of a gap too young to decide are not asked about.
+        let grace = cursor.grace();
         let waiting_on = cursor
             .waiting
             .as_ref()
-            .map(|gap| (Instant::now() >= gap.not_before).then(|| gap.writers.clone()));
+            .map(|gap| (gap.listed_at.elapsed() >= grace).then(|| gap.writers.clone()));
         let after = cursor.delivered;
         let settled = cursor.settled;
         let on_galera = cursor.on_galera;
@@ -626,7 +630,7 @@ impl ChangeFeed {
                 writers = writers.len(),
                 "change feed waits for the transactions that may still commit a missing id"
             );
-            cursor.waiting = Some(Gap::new(through, writers, cursor.on_galera));
+            cursor.waiting = Some(Gap::new(through, writers));
             return Ok(nothing_to_wait_for && !cursor.on_galera);
         }
         Ok(gap_below.is_none() && !read_everything)

@@ -120,18 +120,14 @@ struct ServerVariable {
 /// it asked (a causal read, `wsrep_sync_wait`): afterwards every statement on the node sees
 /// them. Call it only where [`in_galera_cluster`] said so.
 pub fn catch_up_with_cluster(conn: &mut DbConnection) -> QueryResult<()> {
-    use crate::db::schema::station_changes_pruned::dsl::{station_changes_pruned, through_id};
-
-    let DbConnection::Mysql(mysql) = conn else {
+    if !matches!(conn, DbConnection::Mysql(_)) {
         return Ok(());
-    };
-    diesel::sql_query("SET SESSION wsrep_sync_wait = 1").execute(mysql)?;
-    let waited = station_changes_pruned
-        .select(through_id)
-        .get_result::<i64>(mysql)
-        .map(drop);
+    }
+    diesel::sql_query("SET SESSION wsrep_sync_wait = 1").execute(conn)?;
+    // Any read waits; this one is a single row.
+    let waited = pruned_through(conn).map(drop);
     // The connection goes back to the pool: other requests' reads must not wait too.
-    diesel::sql_query("SET SESSION wsrep_sync_wait = 0").execute(mysql)?;
+    diesel::sql_query("SET SESSION wsrep_sync_wait = 0").execute(conn)?;
     waited
 }
 
