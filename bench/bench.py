@@ -195,13 +195,14 @@ def start_ceiling(workers: int) -> Server:
     return Server("ceiling", process, port, {"BENCH_AUTH": "", "BENCH_ROWS": "10000"})
 
 
-def start_pg_ceiling(database_url: str, workers: int) -> Server:
+def start_pg_ceiling(database_url: str, workers: int, exclusive: bool = False) -> Server:
     """examples/pg_ceiling.rs on `database_url`: a prepared statement per request, 8 connections,
-    no auth, no count."""
+    no auth, no count; with `exclusive`, each connection serves one request at a time."""
     port = free_port()
     process = subprocess.Popen(
         [str(ROOT / "target/dist/examples/pg_ceiling"), "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--database-url", database_url],
+         "--workers", str(workers), "--database-url", database_url,
+         *(["--exclusive"] if exclusive else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     wait_until_listening(port, process)

@@ -7,13 +7,20 @@
 //! Serves what the benchmark's scenarios ask: `GET /station/{id}/`, `GET /station/` (the first
 //! ten readings by id; any query string is ignored) and `POST /station/` (one JSON reading).
 //!
-//! Usage: `pg_ceiling --bind 127.0.0.1:PORT --database-url postgres://… [--workers N]`
+//! With `--exclusive` each connection serves one request at a time, as a pool lends its
+//! connections (r2d2, deadpool, bb8): what the ceiling gains from sending many requests'
+//! statements down one connection at once, which no pooled connection does, is then measured
+//! by the difference (`bench/pg_ceiling_modes.py`).
+//!
+//! Usage: `pg_ceiling --bind 127.0.0.1:PORT --database-url postgres://… [--workers N] [--exclusive]`
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// Connections in all, shared out among the workers.
@@ -34,14 +41,47 @@ struct Connection {
     insert: Statement,
 }
 
-/// A worker's connections, taken in turn (each connection pipelines the queries sent to it).
+/// A worker's connections, taken in turn (each connection pipelines the queries sent to it), or
+/// with `exclusive`, lent to one request at a time.
 struct Pool {
     connections: Vec<Connection>,
     next: AtomicUsize,
+    /// With `exclusive`: one permit per connection, and which connections are not lent.
+    lending: Option<(Semaphore, Mutex<Vec<usize>>)>,
+}
+
+/// A connection taken from the pool; one lent for itself goes back when this drops.
+struct Lease<'a> {
+    pool: &'a Pool,
+    index: usize,
+    /// Held while the connection is lent; released after its index is back in the free list.
+    permit: Option<SemaphorePermit<'a>>,
+}
+
+impl Lease<'_> {
+    fn connection(&self) -> &Connection {
+        &self.pool.connections[self.index]
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.permit.is_some()
+            && let Some((_, free)) = &self.pool.lending
+        {
+            free.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(self.index);
+        }
+    }
 }
 
 impl Pool {
-    async fn connect(url: &str, size: usize) -> Result<Self, tokio_postgres::Error> {
+    async fn connect(
+        url: &str,
+        size: usize,
+        exclusive: bool,
+    ) -> Result<Self, tokio_postgres::Error> {
         let mut connections = Vec::with_capacity(size);
         for _ in 0..size {
             let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
@@ -58,15 +98,40 @@ impl Pool {
                 client,
             });
         }
+        let lending = exclusive.then(|| {
+            (
+                Semaphore::new(connections.len()),
+                Mutex::new((0..connections.len()).collect()),
+            )
+        });
         Ok(Self {
             connections,
             next: AtomicUsize::new(0),
+            lending,
         })
     }
 
-    fn take(&self) -> &Connection {
+    async fn take(&self) -> Lease<'_> {
+        if let Some((permits, free)) = &self.lending
+            // Never closed, and a permit stands for a free connection: neither fails.
+            && let Ok(permit) = permits.acquire().await
+            && let Some(index) = free
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop()
+        {
+            return Lease {
+                pool: self,
+                index,
+                permit: Some(permit),
+            };
+        }
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        &self.connections[turn % self.connections.len()]
+        Lease {
+            pool: self,
+            index: turn % self.connections.len(),
+            permit: None,
+        }
     }
 }
 
@@ -125,7 +190,8 @@ fn failed(error: &tokio_postgres::Error) -> HttpResponse {
 }
 
 async fn retrieve(req: HttpRequest, id: web::Path<i64>, pool: web::Data<Pool>) -> HttpResponse {
-    let connection = pool.take();
+    let lease = pool.take().await;
+    let connection = lease.connection();
     match connection
         .client
         .query_opt(&connection.retrieve, &[&id.into_inner()])
@@ -140,7 +206,8 @@ async fn retrieve(req: HttpRequest, id: web::Path<i64>, pool: web::Data<Pool>) -
 }
 
 async fn first_page(req: HttpRequest, pool: web::Data<Pool>) -> HttpResponse {
-    let connection = pool.take();
+    let lease = pool.take().await;
+    let connection = lease.connection();
     match connection.client.query(&connection.first_page, &[]).await {
         Ok(rows) => {
             let origin = origin(&req);
@@ -159,7 +226,8 @@ async fn create(
     reading: web::Json<NewReading>,
     pool: web::Data<Pool>,
 ) -> HttpResponse {
-    let connection = pool.take();
+    let lease = pool.take().await;
+    let connection = lease.connection();
     let reading = reading.into_inner();
     let inserted = connection
         .client
@@ -203,12 +271,13 @@ async fn main() -> std::io::Result<()> {
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let per_worker = POOL_SIZE.div_ceil(workers).max(1);
+    let exclusive = args.iter().any(|arg| arg == "--exclusive");
     HttpServer::new(move || {
         let url = database_url.clone();
         App::new()
             .data_factory(move || {
                 let url = url.clone();
-                async move { Pool::connect(&url, per_worker).await }
+                async move { Pool::connect(&url, per_worker, exclusive).await }
             })
             .route("/station/", web::get().to(first_page))
             .route("/station/", web::post().to(create))
