@@ -953,7 +953,8 @@ def instructions_run(args: argparse.Namespace) -> int:
         *(["", metrics_cost] if metrics_cost else []),
     ]) + "\n"
     print(report)
-    write_result("instructions-", report)
+    if not args.no_results_file:
+        write_result("instructions-", report)
     return 0
 
 
