@@ -440,8 +440,8 @@ def git_commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
-def command_line() -> str:
-    """How this run was started, with any database URL (it may hold a password) elided."""
+def command_line(program: str = "bench/run") -> str:
+    """How this run of `program` was started, with any database URL (it may hold a password) elided."""
     shown, hide_next = [], False
     for arg in sys.argv[1:]:
         if hide_next:
@@ -451,7 +451,7 @@ def command_line() -> str:
         else:
             shown.append(arg)
         hide_next = arg == "--postgres-url"
-    return " ".join(["bench/run", *shown])
+    return " ".join([program, *shown])
 
 
 def write_result(prefix: str, report: str) -> None:

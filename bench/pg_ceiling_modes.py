@@ -46,7 +46,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp())
     store = bench.PostgresStore(bench.same_transport_as_the_ceiling(args.postgres_url), ROWS)
     lines = [
-        f"`{bench.command_line().replace('bench/run', 'bench/pg_ceiling_modes.py', 1)}` at "
+        f"`{bench.command_line('bench/pg_ceiling_modes.py')}` at "
         f"`{bench.git_commit()}`, {bench.machine()}; {args.connections} connections, "
         f"{args.seconds} s a cell; CPU µs a request: the server's own, then PostgreSQL's.",
         "",
