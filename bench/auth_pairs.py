@@ -40,11 +40,12 @@ def main() -> None:
             finally:
                 service.stop()
 
-        lines = []
+        lines, errors = [], 0
         for pair in range(args.pairs):
             order = [False, True] if pair % 2 == 0 else [True, False]
             got = {device_token: cell(device_token) for device_token in order}
             basic, token = got[False], got[True]
+            errors += basic.errors + token.errors
             lines.append(
                 f"pair {pair + 1} ({'basic first' if pair % 2 == 0 else 'token first'}): "
                 f"basic auth {basic.rps:,.0f} req/s ({basic.cpu_us_per_request:.1f} CPU us/req), "
@@ -54,6 +55,8 @@ def main() -> None:
               f"{bench.machine()}; {args.scenario}, {args.connections} connections, "
               f"{args.seconds} s a cell, SQLite")
         print("\n".join(lines))
+    if errors:
+        raise SystemExit(f"{errors} requests failed: the figures above do not count")
 
 
 if __name__ == "__main__":
