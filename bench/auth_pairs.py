@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import bench
@@ -32,13 +31,8 @@ def main() -> None:
         store = bench.SqliteStore(workdir, 10_000)
 
         def cell(device_token: bool) -> bench.Measurement:
-            service = bench.start_service(store, 10_000, 2, workdir / "server.log", (),
-                                          device_token)
-            try:
-                time.sleep(0.5)
-                return bench.measure(service, args.scenario, args.connections, args.seconds)
-            finally:
-                service.stop()
+            return bench.measure_fresh(store, 10_000, 2, workdir / "server.log", args.scenario,
+                                       args.connections, args.seconds, device_token=device_token)
 
         lines, errors = [], 0
         for pair in range(args.pairs):

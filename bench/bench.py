@@ -346,6 +346,21 @@ def start_service(store, rows: int, workers: int, log_file: Path,
     return Server("station-api", process, port, {"BENCH_AUTH": auth, "BENCH_ROWS": str(rows)})
 
 
+def measure_fresh(store, rows: int, workers: int, log_file: Path, scenario: str,
+                  connections: int, seconds: int, options: tuple[str, ...] = (),
+                  device_token: bool = False, env: dict[str, str] | None = None,
+                  on_postgres: bool = False) -> Measurement:
+    """One cell on a server started for it (`start_service`), given half a second to settle and
+    stopped afterwards; `env` is added to the load generator's environment."""
+    service = start_service(store, rows, workers, log_file, options, device_token)
+    try:
+        service.env.update(env or {})
+        time.sleep(0.5)
+        return measure(service, scenario, connections, seconds, on_postgres)
+    finally:
+        service.stop()
+
+
 def proc_cpu_seconds(pid: int) -> float:
     """User plus system CPU time the process (all its threads) has used so far."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
@@ -514,13 +529,8 @@ def device_cells(store, rows: int, workers: int, seconds: int, quick: bool,
 
     def cell(scenario: str, connections: int, device_token: bool = False,
              extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Measurement:
-        service = start_service(store, rows, workers, log_file, extra_args, device_token)
-        try:
-            service.env.update(env or {})
-            time.sleep(0.5)
-            return measure(service, scenario, connections, seconds)
-        finally:
-            service.stop()
+        return measure_fresh(store, rows, workers, log_file, scenario, connections, seconds,
+                             extra_args, device_token, env)
 
     for scenario in ("retrieve", "create"):
         basic = cell(scenario, auth_connections)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import bench
@@ -45,14 +44,9 @@ def main() -> None:
     rates: dict[str, float] = {}
     for name in args.cells or list(CELLS):
         mode, items, media_type = CELLS[name]
-        service = bench.start_service(store, 10_000, 2, workdir / "server.log")
-        try:
-            if mode != "create":
-                service.env.update(bench.upload_env(workdir, mode, items, media_type))
-            time.sleep(0.5)
-            result = bench.measure(service, mode, 16, args.seconds)
-        finally:
-            service.stop()
+        env = bench.upload_env(workdir, mode, items, media_type) if mode != "create" else None
+        result = bench.measure_fresh(store, 10_000, 2, workdir / "server.log", mode, 16,
+                                     args.seconds, env=env)
         rates[name] = result.rps * items
         versus = (f"  {rates[name] / rates['single']:.1f}x single creates"
                   if name != "single" and rates.get("single") else "")

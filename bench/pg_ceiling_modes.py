@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import bench
@@ -63,13 +62,9 @@ def main() -> None:
             for scenario in args.scenarios:
                 shared = ceiling_cell(store, scenario, args, exclusive=False)
                 exclusive = ceiling_cell(store, scenario, args, exclusive=True)
-                service = bench.start_service(store, ROWS, WORKERS, workdir / "server.log")
-                try:
-                    time.sleep(0.5)
-                    served = bench.measure(service, scenario, args.connections, args.seconds,
-                                           on_postgres=True)
-                finally:
-                    service.stop()
+                served = bench.measure_fresh(store, ROWS, WORKERS, workdir / "server.log",
+                                             scenario, args.connections, args.seconds,
+                                             on_postgres=True)
                 lines.append(
                     f"| {round_number} | {scenario} | {figures(shared)} | {figures(exclusive)} "
                     f"| {figures(served)} | {exclusive.rps / shared.rps:.2f} "
