@@ -215,7 +215,8 @@ pub struct ListParameters {
     #[param(minimum = 1, maximum = 1000, example = 100)]
     page_size: Option<i64>,
     /// Comma-separated keys among `id`, `timestamp`, `temperature`, `name`, each optionally
-    /// prefixed with `-` for descending; `id` is always added last, so the order is total.
+    /// prefixed with `-` for descending; `id` is always added last, in the direction of the key
+    /// before it (`-timestamp` is `-timestamp,-id`), so the order is total.
     #[param(
         example = "-timestamp,name",
         pattern = "^-?(id|timestamp|temperature|name)(,-?(id|timestamp|temperature|name))*$"

@@ -46,7 +46,8 @@ pub struct SortKey {
     pub descending: bool,
 }
 
-/// A total order over readings: the client's keys, then `id` (ascending) unless they named it.
+/// A total order over readings: the client's keys, then `id` unless they named it, in the
+/// direction of the key before it (ascending when there is none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ordering(Vec<SortKey>);
 
@@ -84,9 +85,14 @@ impl Ordering {
             }
         }
         if keys.iter().all(|key| key.field != SortField::Id) {
+            // In the last key's direction: an index on (key, id), or SQLite's on (key) that ends
+            // with the rowid, read backwards is in (key descending, id descending) order. With
+            // id ascending under a descending key, every page would sort all the readings that
+            // share the key's value (all of a station's, for `-name`).
+            let descending = keys.last().is_some_and(|key| key.descending);
             keys.push(SortKey {
                 field: SortField::Id,
-                descending: false,
+                descending,
             });
         }
         Ok(Self(keys))
@@ -441,7 +447,7 @@ mod tests {
     }
 
     #[test]
-    fn orderings_always_end_with_id() {
+    fn orderings_always_end_with_id_running_the_way_the_key_before_it_does() {
         assert_eq!(Ordering::parse("").unwrap().to_string(), "id");
         assert_eq!(
             Ordering::parse("-timestamp,name").unwrap().to_string(),
@@ -449,10 +455,14 @@ mod tests {
         );
         assert_eq!(Ordering::parse("-id").unwrap().to_string(), "-id");
         assert_eq!(
+            Ordering::parse("-timestamp,id").unwrap().to_string(),
+            "-timestamp,id"
+        );
+        assert_eq!(
             Ordering::parse("name, name ,-temperature")
                 .unwrap()
                 .to_string(),
-            "name,-temperature,id"
+            "name,-temperature,-id"
         );
         assert!(Ordering::parse("colour").unwrap_err().contains("colour"));
         assert!(Ordering::parse("--id").is_err());
