@@ -134,8 +134,11 @@ fn described_columns(conn: &mut DbConnection) -> Vec<String> {
 }
 
 /// `table kind (columns…)` for each key and index, whatever the engine named it, sorted; an index
-/// made twice is listed twice.
+/// made twice is listed twice. An index is described by the order it keeps: SQLite orders every
+/// index of a table whose rowid is its `id` by that id last, so its index on (name) keeps the
+/// order of the other engines' index on (name, id).
 fn described_indexes(conn: &mut DbConnection) -> Vec<String> {
+    let on_sqlite = matches!(conn, DbConnection::Sqlite(_));
     let query = match conn {
         DbConnection::Sqlite(_) => SQLITE_INDEXES,
         DbConnection::Postgres(_) => POSTGRES_INDEXES,
@@ -151,6 +154,21 @@ fn described_indexes(conn: &mut DbConnection) -> Vec<String> {
             .entry((row.table_name, row.index_name, row.kind))
             .or_default()
             .push(row.column_name);
+    }
+    if on_sqlite {
+        let ordered_by_id: Vec<String> = indexes
+            .iter()
+            .filter(|((_, index, _), columns)| index == "rowid" && **columns == ["id"])
+            .map(|((table, _, _), _)| table.clone())
+            .collect();
+        for ((table, _, kind), columns) in &mut indexes {
+            if kind == "index"
+                && ordered_by_id.contains(table)
+                && !columns.iter().any(|c| c == "id")
+            {
+                columns.push("id".to_owned());
+            }
+        }
     }
     let mut described: Vec<String> = indexes
         .into_iter()

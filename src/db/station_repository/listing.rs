@@ -630,7 +630,7 @@ macro_rules! list_queries {
             /// The readings `filter` lets through, strictly beyond the one whose sort keys are
             /// `boundary`, in the order of the walk along `ordering` (`backwards` or not), with
             /// the shape of its statement.
-            fn walk(
+            pub(super) fn walk(
                 filter: &StationFilter,
                 ordering: &Ordering,
                 boundary: Option<&[SortValue]>,
@@ -728,5 +728,160 @@ mod tests {
         assert_eq!(page(10).shape::<Pg>(7), page(30).shape::<Pg>(7));
         assert_eq!(ten.shape::<Sqlite>(7), twenty.shape::<Sqlite>(7));
         assert_eq!(ten.shape::<Sqlite>(7), 7);
+    }
+}
+
+#[cfg(test)]
+mod sqlite_plans {
+    //! SQLite's plans for the list's walks: whatever the ordering and wherever a cursor points,
+    //! a page is read from an index in order, never sorted, and a cursor's page starts with a
+    //! seek. This is what the indexes of the SQLite migrations are for; a page that needed a sort
+    //! would cost time in proportion to the table.
+
+    use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+    use diesel::sql_types::{Integer, Text};
+    use diesel::sqlite::Sqlite;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+    use super::on_sqlite::walk;
+    use crate::db::DbConnection;
+    use crate::domain::listing::{Bounds, Ordering, SortField, SortValue, StationFilter};
+
+    /// `EXPLAIN QUERY PLAN` of a query, its parameters bound as the service binds them.
+    struct ExplainQueryPlan<Q>(Q);
+
+    impl<Q> QueryId for ExplainQueryPlan<Q> {
+        type QueryId = ();
+        const HAS_STATIC_QUERY_ID: bool = false;
+    }
+
+    impl<Q> Query for ExplainQueryPlan<Q> {
+        type SqlType = (Integer, Integer, Integer, Text);
+    }
+
+    impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for ExplainQueryPlan<Q> {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> diesel::QueryResult<()> {
+            out.push_sql("EXPLAIN QUERY PLAN ");
+            self.0.walk_ast(out.reborrow())
+        }
+    }
+
+    impl<Q> RunQueryDsl<SqliteConnection> for ExplainQueryPlan<Q> {}
+
+    /// A migrated database in memory, with readings of a few stations.
+    fn seeded() -> SqliteConnection {
+        let mut conn = DbConnection::Sqlite(
+            SqliteConnection::establish(":memory:").expect("an in-memory database"),
+        );
+        conn.run_migrations().expect("the migrations");
+        let DbConnection::Sqlite(mut sqlite) = conn else {
+            unreachable!("opened as SQLite")
+        };
+        diesel::sql_query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO station (name, timestamp, temperature, lat, lon) \
+             SELECT 'pi-' || (i % 7), 1700000000 + i * 10, (i % 300) / 10.0, 59.9, 10.7 FROM n",
+        )
+        .execute(&mut sqlite)
+        .expect("the readings");
+        sqlite
+    }
+
+    /// The plan's lines for a page of the walk.
+    fn plan(
+        conn: &mut SqliteConnection,
+        filter: &StationFilter,
+        ordering: &Ordering,
+        boundary: Option<&[SortValue]>,
+        backwards: bool,
+    ) -> Vec<String> {
+        use diesel::QueryDsl;
+        use diesel::SelectableHelper;
+
+        let (query, _) = walk(filter, ordering, boundary, backwards).expect("a walk");
+        let page = query
+            .select(crate::db::models::StationRow::as_select())
+            .limit(10);
+        ExplainQueryPlan(page)
+            .load::<(i32, i32, i32, String)>(conn)
+            .expect("a plan")
+            .into_iter()
+            .map(|(_, _, _, detail)| detail)
+            .collect()
+    }
+
+    /// A value of `field` from the middle of the seeded readings.
+    fn middle_value(field: SortField) -> SortValue {
+        match field {
+            SortField::Id => SortValue::Integer(1000),
+            SortField::Timestamp => SortValue::Integer(1_700_010_000),
+            SortField::Temperature => SortValue::Real(15.0),
+            SortField::Name => SortValue::Text("pi-3".to_owned()),
+        }
+    }
+
+    #[test]
+    fn every_walk_reads_an_index_in_order_and_a_cursor_page_starts_with_a_seek() {
+        let mut conn = seeded();
+        let one_station = StationFilter {
+            name: Some("pi-3".to_owned()),
+            ..StationFilter::default()
+        };
+        let one_hour = StationFilter {
+            timestamp: Bounds {
+                gte: Some(1_700_005_000),
+                lt: Some(1_700_008_600),
+                ..Bounds::default()
+            },
+            ..StationFilter::default()
+        };
+        let walks = [
+            ("every reading", StationFilter::default(), "id"),
+            ("every reading", StationFilter::default(), "-id"),
+            ("every reading", StationFilter::default(), "timestamp"),
+            ("every reading", StationFilter::default(), "temperature"),
+            ("every reading", StationFilter::default(), "name"),
+            ("every reading", StationFilter::default(), "-timestamp"),
+            ("every reading", StationFilter::default(), "-temperature"),
+            ("every reading", StationFilter::default(), "-name"),
+            ("every reading", StationFilter::default(), "name,timestamp"),
+            (
+                "every reading",
+                StationFilter::default(),
+                "-name,-timestamp",
+            ),
+            ("name=pi-3", one_station.clone(), "id"),
+            ("name=pi-3", one_station, "-id"),
+            ("one hour", one_hour.clone(), "timestamp"),
+            ("one hour", one_hour, "-timestamp"),
+        ];
+        let mut wrong = Vec::new();
+        for (readings, filter, raw_ordering) in &walks {
+            let ordering = Ordering::parse(raw_ordering).expect("an ordering");
+            let cursor: Vec<SortValue> = ordering
+                .keys()
+                .iter()
+                .map(|key| middle_value(key.field))
+                .collect();
+            for backwards in [false, true] {
+                for boundary in [None, Some(cursor.as_slice())] {
+                    let lines = plan(&mut conn, filter, &ordering, boundary, backwards);
+                    let sorts = lines.iter().any(|line| line.contains("TEMP B-TREE"));
+                    let seeks = lines.first().is_some_and(|line| line.starts_with("SEARCH"));
+                    if sorts || (boundary.is_some() && !seeks) {
+                        wrong.push(format!(
+                            "{readings}, ordering={raw_ordering}, backwards={backwards}, \
+                             cursor={}: {lines:?}",
+                            boundary.is_some()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "walks without an index in order:\n{}",
+            wrong.join("\n")
+        );
     }
 }
