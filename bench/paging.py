@@ -9,6 +9,8 @@ kept-alive connection:
   - page 1,000 by page number (`OFFSET 9990`, plus the count);
   - the same depth by cursor (the token found by walking 999 `next` links first);
   - a one-hour time range (`timestamp__gte`/`__lt`, ordered by time), by cursor and by page number;
+  - the first cursor page newest first (`ordering=-timestamp`) and by name descending
+    (`ordering=-name`, where every station's readings tie on the first key);
   - `/station/latest/` (every station's newest reading; `--stations 1000` for a network of 1,000);
   - `/station/aggregate/` over all of one station's readings, in hourly buckets;
   - `/station/aggregate/` over a month of 10-second readings (259,200 rows) of one more station,
@@ -21,6 +23,7 @@ stdout and to bench/results/paging-*.md.
     bench/paging                                   # SQLite at 1 M and 10 M rows
     bench/paging --postgres-url postgres://postgres@127.0.0.1/postgres   # and PostgreSQL
     bench/paging --sizes 20000 --requests 20       # a quick smoke run
+    bench/paging --binary /tmp/old --sizes 1000000 # an earlier build, without building
     bench/paging --sizes 10000000 --stations 1000  # latest and aggregates at 10 M over 1,000 names
 """
 
@@ -204,6 +207,8 @@ def measure(service: Service, rows: int, warmup: int, requests: int) -> dict[str
         f"page {deep_page:,} by cursor": link,
         "one-hour time range, by cursor": f"/station/?{time_range}&cursor=",
         "one-hour time range, by number (with count)": f"/station/?{time_range}",
+        "newest first (ordering=-timestamp), by cursor": "/station/?ordering=-timestamp&cursor=",
+        "by name, descending (ordering=-name), by cursor": "/station/?ordering=-name&cursor=",
         f"latest reading of each of {STATIONS + 1:,} stations (page 1, count)": "/station/latest/",
     }
     per_station = rows // STATIONS
@@ -272,7 +277,7 @@ def table(results: dict[tuple[str, int], dict]) -> str:
 
 
 def main() -> int:
-    global STATIONS
+    global STATIONS, BINARY
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000,10000000",
@@ -284,11 +289,15 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--no-results-file", action="store_true")
+    parser.add_argument("--binary", help="measure this build instead of building the dist one")
     args = parser.parse_args()
     STATIONS = args.stations
     sizes = [int(size) for size in args.sizes.split(",")]
     backends = ["sqlite"] + (["postgres"] if args.postgres_url else [])
-    build()
+    if args.binary:
+        BINARY = args.binary
+    else:
+        build()
     results: dict[tuple[str, int], dict] = {}
     with tempfile.TemporaryDirectory(prefix="station-paging-", dir=ROOT / "target") as work:
         for backend in backends:
@@ -299,7 +308,9 @@ def main() -> int:
         f"# Deep paging, {stamp} UTC\n\n"
         f"Command: `bench/paging --sizes {args.sizes} --stations {STATIONS}"
         + (" --postgres-url …" if args.postgres_url else "")
-        + f"` at commit {git_commit()} on {machine()}.\n\n"
+        + (f" --binary {args.binary}` (a build given, in a checkout at commit {git_commit()})"
+           if args.binary else f"` at commit {git_commit()}")
+        + f" on {machine()}.\n\n"
         "Server-side latency (the service's own request log), median / 95th percentile in ms, "
         f"{args.requests} sequential requests each after {args.warmup} warm-up requests; "
         f"10 readings a page; {MONTH_READINGS:,} readings of `{MONTH_STATION}` besides the rows "
