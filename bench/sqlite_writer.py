@@ -115,35 +115,42 @@ def station_indexes() -> list[str]:
         return names
 
 
-def parts(statements: int, rounds: int) -> None:
-    variants = [("everything (as the service writes a bulk upload)", {})]
-    variants += [(f"without index {name}", {"without_index": name}) for name in station_indexes()]
-    variants.append(("without the change log's statement", {"log_changes": False}))
-    figures: dict[str, list[float]] = {title: [] for title, _ in variants}
+def in_rounds(statements: int, rounds: int, variants: dict[str, dict],
+              sizes: dict[str, list[int]] | None = None) -> dict[str, list[float]]:
+    """Each variant's bulk-upload cost (`cpu_per_reading` with its options), once a round in
+    turn, so a machine that drifts moves them all; prints every figure (and the database's size,
+    when `sizes` collects them) as it comes."""
+    figures: dict[str, list[float]] = {title: [] for title in variants}
     for round_ in range(1, rounds + 1):
-        for title, options in variants:
-            figure = cpu_per_reading(statements, False, True, **options)
+        for title, options in variants.items():
+            kept = sizes.setdefault(title, []) if sizes is not None else None
+            figure = cpu_per_reading(statements, False, True, sizes=kept, **options)
             figures[title].append(figure)
-            print(f"round {round_}  {title:55} {figure:6.2f} us a reading", flush=True)
-    whole = statistics.median(figures[variants[0][0]])
+            size = f"  {kept[-1] / 2**20:7.2f} MiB" if kept else ""
+            print(f"round {round_}  {title:55} {figure:6.2f} us a reading{size}", flush=True)
+    return figures
+
+
+def parts(statements: int, rounds: int) -> None:
+    whole = "everything (as the service writes a bulk upload)"
+    variants: dict[str, dict] = {whole: {}}
+    variants.update({f"without index {name}": {"without_index": name}
+                     for name in station_indexes()})
+    variants["without the change log's statement"] = {"log_changes": False}
+    figures = in_rounds(statements, rounds, variants)
+    everything = statistics.median(figures[whole])
     print(f"\nmedian of {rounds} rounds, and what the part costs (everything minus the variant):")
-    for title, _ in variants:
-        median = statistics.median(figures[title])
-        part = "" if title == variants[0][0] else f"   part {whole - median:5.2f} us"
+    for title, measured in figures.items():
+        median = statistics.median(measured)
+        part = "" if title == whole else f"   part {everything - median:5.2f} us"
         print(f"{title:55} {median:6.2f} us a reading{part}")
 
 
 def against(statements: int, rounds: int, other: Path) -> None:
-    checkouts = {"this checkout": ROOT, str(other): other}
-    figures: dict[str, list[float]] = {title: [] for title in checkouts}
-    sizes: dict[str, list[int]] = {title: [] for title in checkouts}
-    for round_ in range(1, rounds + 1):
-        for title, checkout in checkouts.items():
-            figure = cpu_per_reading(statements, False, True, checkout=checkout,
-                                     sizes=sizes[title])
-            figures[title].append(figure)
-            print(f"round {round_}  {title:40} {figure:6.2f} us a reading  "
-                  f"{sizes[title][-1] / 2**20:7.2f} MiB", flush=True)
+    sizes: dict[str, list[int]] = {}
+    figures = in_rounds(statements, rounds,
+                        {"this checkout": {"checkout": ROOT}, str(other): {"checkout": other}},
+                        sizes)
     ours, theirs = figures["this checkout"], figures[str(other)]
     ratios = [mine / other_figure for mine, other_figure in zip(ours, theirs)]
     print(f"\nmedian of {rounds} rounds: this checkout {statistics.median(ours):.2f} us a reading, "
